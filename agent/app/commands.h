@@ -1,0 +1,34 @@
+// The commands of the command line. main.cc parses arguments and calls one of
+// these; each returns the process exit status and prints its own errors
+// (a ConfigError is one line on stderr and exit 78).
+#pragma once
+
+#include <string>
+
+namespace tailtrack {
+
+// `tailtrack validate -c FILE`: prints "ok", exit 0; or the error, exit 78.
+int ValidateCommand(const std::string& config_path);
+
+struct RunOptions {
+  std::string config_path;
+  // Print each batch to stdout as it would be sent, instead of sending it.
+  // Needs no collector and no write key; state is not written.
+  bool dry_run = false;
+};
+
+// `tailtrack run -c FILE`: runs the agent until SIGTERM/SIGINT, exit 0 after a clean drain.
+int RunCommand(const RunOptions& options);
+
+struct TestOptions {
+  std::string config_path;
+  std::string source;        // empty: run the config's own `tests:`
+  std::string input = "-";   // file, or "-" for stdin
+  bool stats = false;        // per-rule counts and unmatched samples to stderr
+};
+
+// `tailtrack test`: maps lines and prints events, one JSON per line; or runs
+// the rule tests of the configuration.
+int TestCommand(const TestOptions& options);
+
+}  // namespace tailtrack

@@ -1,0 +1,38 @@
+// tailtrack: turns application log lines into analytics events.
+// Command line only; the work is in app/.
+#include <CLI/CLI.hpp>
+
+#include "app/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace tailtrack;
+  CLI::App app{"tailtrack: turns log lines into analytics events (track, page, identify)"};
+  app.set_version_flag("--version", std::string("tailtrack ") + TAILTRACK_VERSION);
+  app.require_subcommand(1);
+
+  std::string config;
+  RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "run the agent in the foreground until SIGTERM/SIGINT");
+  run_cmd->add_option("-c,--config", run.config_path, "configuration file")->required();
+  run_cmd->add_flag("--dry-run", run.dry_run, "print each batch to stdout instead of sending it");
+
+  auto* validate_cmd = app.add_subcommand("validate", "check the configuration and print ok");
+  validate_cmd->add_option("-c,--config", config, "configuration file")->required();
+
+  TestOptions test;
+  auto* test_cmd = app.add_subcommand(
+      "test", "map lines with a source's rules and print the events; without --source, run the config's tests");
+  test_cmd->add_option("-c,--config", test.config_path, "configuration file")->required();
+  test_cmd->add_option("--source", test.source, "the source whose rules map the input");
+  test_cmd->add_option("input", test.input, "input file, or - for stdin (default)");
+  test_cmd->add_flag("--stats", test.stats, "print per-rule match counts and unmatched samples to stderr");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*run_cmd) return RunCommand(run);
+  if (*validate_cmd) return ValidateCommand(config);
+  return TestCommand(test);
+}
