@@ -1,0 +1,347 @@
+#include "source/file_source.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "source/line_framer.h"
+
+namespace tailtrack {
+
+struct FileSource::File {
+  File(FileSource* o, std::string p, const SourceConfig& c)
+      : owner(o), path(std::move(p)), framer(c.max_line_bytes, c.on_long_line) {}
+
+  FileSource* owner;
+  std::string path;
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint64_t id = 0;
+  uint64_t pos = 0;        // the next byte to read
+  std::string partial;     // an incomplete line: the bytes [pos - partial.size(), pos)
+  LineFramer framer;
+  int64_t last_growth_ms = 0;
+  bool dirty = false;      // may have unread bytes
+  bool retired = false;    // read to the end, then close
+  uv_fs_event_t watch;
+};
+
+namespace {
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t FileIdentity(dev_t dev, ino_t ino) {
+  const uint64_t id = Mix(Mix(static_cast<uint64_t>(dev)) ^ static_cast<uint64_t>(ino));
+  return id == 0 ? 1 : id;  // 0 means "not a file"
+}
+
+bool Excluded(const std::string& path, const std::vector<std::string>& exclude) {
+  const char* base = std::strrchr(path.c_str(), '/');
+  base = base ? base + 1 : path.c_str();
+  for (const auto& pattern : exclude) {
+    if (fnmatch(pattern.c_str(), path.c_str(), 0) == 0 || fnmatch(pattern.c_str(), base, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+FileSource::FileSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink)
+    : loop_(loop), config_(config), index_(index), sink_(sink) {
+  uv_timer_init(loop_, &stat_timer_);
+  uv_idle_init(loop_, &idle_);
+  stat_timer_.data = this;
+  idle_.data = this;
+  open_handles_ = 2;
+}
+
+FileSource::~FileSource() {
+  // Close() and a loop run must come first: the handles live in this object.
+  if (!closed()) Log(LogLevel::kError, "source {}: destroyed with open handles", config_.name);
+}
+
+template <typename Fn>
+void FileSource::EachFile(Fn&& fn) {
+  // fn may retire or close files: iterate over a copy.
+  std::vector<File*> all;
+  all.reserve(files_.size() + retired_.size());
+  for (auto& [path, f] : files_) all.push_back(f);
+  all.insert(all.end(), retired_.begin(), retired_.end());
+  for (File* f : all) fn(f);
+}
+
+void FileSource::Start() {
+  started_ = true;
+  StatPass(/*initial=*/true);
+  const uint64_t every = std::max<int64_t>(config_.poll_interval.count(), 10);
+  uv_timer_start(&stat_timer_, OnTimer, every, every);
+}
+
+void FileSource::Pause() { paused_ = true; }
+
+void FileSource::Resume() {
+  if (!paused_) return;
+  paused_ = false;
+  SchedulePump();
+}
+
+void FileSource::Close() {
+  if (closing_) return;
+  closing_ = true;
+  EachFile([this](File* f) { CloseFile(f); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&stat_timer_), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), OnHandleClosed);
+}
+
+FileSourceStats FileSource::stats() const {
+  FileSourceStats s = stats_;
+  s.truncated_lines = closed_truncated_;
+  s.skipped_lines = closed_skipped_;
+  for (const auto& [path, f] : files_) {
+    s.truncated_lines += f->framer.truncated();
+    s.skipped_lines += f->framer.skipped();
+  }
+  for (const File* f : retired_) {
+    s.truncated_lines += f->framer.truncated();
+    s.skipped_lines += f->framer.skipped();
+  }
+  return s;
+}
+
+void FileSource::OnTimer(uv_timer_t* t) { static_cast<FileSource*>(t->data)->StatPass(false); }
+
+void FileSource::OnHandleClosed(uv_handle_t* h) { --static_cast<FileSource*>(h->data)->open_handles_; }
+
+void FileSource::OnFileClosed(uv_handle_t* h) {
+  File* f = static_cast<File*>(h->data);
+  --f->owner->open_handles_;
+  delete f;
+}
+
+void FileSource::StatPass(bool initial) {
+  if (closing_) return;
+  Discover(initial);
+  const int64_t now = WallClockMillis();
+  EachFile([&](File* f) {
+    if (!f->retired) {
+      struct stat at_path;
+      if (::stat(f->path.c_str(), &at_path) != 0) {
+        Log(LogLevel::kInfo, "source {}: {} is gone; reading what is left of it", config_.name, f->path);
+        Retire(f);
+      } else if (at_path.st_ino != f->ino || at_path.st_dev != f->dev) {
+        Log(LogLevel::kInfo, "source {}: {} was replaced; reading the old file to its end", config_.name, f->path);
+        Retire(f);
+        Open(f->path, /*at_end=*/false);
+      }
+    }
+    struct stat st;
+    if (fstat(f->fd, &st) == 0) {
+      const uint64_t size = static_cast<uint64_t>(st.st_size);
+      CheckTruncated(f, size);
+      if (size > f->pos) MarkDirty(f);
+    }
+    if (f->retired && !f->dirty) {
+      CloseFile(f);
+      return;
+    }
+    FlushIdle(f, now);
+  });
+}
+
+void FileSource::Discover(bool initial) {
+  std::set<std::string> found;
+  for (const auto& pattern : config_.paths) {
+    glob_t g{};
+    const int rc = glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g);
+    if (rc == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) found.insert(g.gl_pathv[i]);
+    }
+    globfree(&g);
+  }
+  for (const auto& path : found) {
+    if (files_.count(path) || Excluded(path, config_.exclude)) continue;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    // start_at applies to files present at start; files that appear later
+    // are new, and all of them is news.
+    File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
+    if (f) Log(LogLevel::kInfo, "source {}: reading {} from offset {}", config_.name, path, f->pos);
+  }
+}
+
+FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(errno));
+    return nullptr;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return nullptr;
+  }
+  auto* f = new File(this, path, config_);
+  f->fd = fd;
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  f->id = FileIdentity(st.st_dev, st.st_ino);
+  f->pos = at_end ? static_cast<uint64_t>(st.st_size) : 0;
+  f->last_growth_ms = WallClockMillis();
+  uv_fs_event_init(loop_, &f->watch);
+  f->watch.data = f;
+  ++open_handles_;
+  const int rc = uv_fs_event_start(&f->watch, OnFsEvent, path.c_str(), 0);
+  if (rc != 0) {
+    // The stat pass still sees every change, only later.
+    Log(LogLevel::kWarn, "source {}: cannot watch {} ({}); polling it every {} ms", config_.name, path,
+        uv_strerror(rc), config_.poll_interval.count());
+  }
+  files_[path] = f;
+  ++stats_.files_opened;
+  if (static_cast<uint64_t>(st.st_size) > f->pos) MarkDirty(f);
+  return f;
+}
+
+void FileSource::Retire(File* f) {
+  files_.erase(f->path);
+  f->retired = true;
+  retired_.push_back(f);
+  MarkDirty(f);
+}
+
+void FileSource::CloseFile(File* f) {
+  if (f->retired) {
+    retired_.erase(std::find(retired_.begin(), retired_.end(), f));
+  } else {
+    files_.erase(f->path);
+  }
+  closed_truncated_ += f->framer.truncated();
+  closed_skipped_ += f->framer.skipped();
+  ::close(f->fd);
+  f->fd = -1;
+  uv_close(reinterpret_cast<uv_handle_t*>(&f->watch), OnFileClosed);
+}
+
+void FileSource::OnFsEvent(uv_fs_event_t* h, const char*, int events, int status) {
+  File* f = static_cast<File*>(h->data);
+  FileSource* self = f->owner;
+  if (self->closing_ || f->fd < 0) return;
+  if (status < 0 || (events & UV_RENAME)) {
+    self->StatPass(false);  // renamed or deleted: let the stat pass decide
+    return;
+  }
+  self->MarkDirty(f);
+}
+
+void FileSource::MarkDirty(File* f) {
+  f->dirty = true;
+  SchedulePump();
+}
+
+void FileSource::SchedulePump() {
+  if (pumping_ || paused_ || closing_ || !started_) return;
+  pumping_ = true;
+  uv_idle_start(&idle_, OnIdle);
+}
+
+void FileSource::OnIdle(uv_idle_t* h) { static_cast<FileSource*>(h->data)->Pump(); }
+
+void FileSource::Pump() {
+  bool more = false;
+  EachFile([&](File* f) {
+    if (paused_ || closing_ || !f->dirty || f->fd < 0) return;
+    if (ReadChunk(f)) {
+      more = true;
+    } else {
+      f->dirty = false;
+      if (f->retired) CloseFile(f);
+    }
+  });
+  if (!more || paused_ || closing_) {
+    pumping_ = false;
+    uv_idle_stop(&idle_);
+  }
+}
+
+bool FileSource::ReadChunk(File* f) {
+  const size_t carry = f->partial.size();
+  if (scratch_.size() < carry + kReadChunk) scratch_.resize(carry + kReadChunk);
+  std::memcpy(scratch_.data(), f->partial.data(), carry);
+  const ssize_t n = pread(f->fd, scratch_.data() + carry, kReadChunk, static_cast<off_t>(f->pos));
+  if (n < 0) {
+    if (errno == EINTR) return true;
+    Log(LogLevel::kWarn, "source {}: cannot read {}: {}", config_.name, f->path, std::strerror(errno));
+    return false;
+  }
+  if (n == 0) {
+    // At the end: a copytruncate may have left the file shorter than our offset.
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) return false;
+    CheckTruncated(f, static_cast<uint64_t>(st.st_size));
+    return f->pos < static_cast<uint64_t>(st.st_size);
+  }
+  const int64_t now = WallClockMillis();
+  const uint64_t start = f->pos - carry;
+  f->pos += static_cast<uint64_t>(n);
+  f->last_growth_ms = now;
+  stats_.bytes += static_cast<uint64_t>(n);
+  LineContext ctx;
+  ctx.source = index_;
+  ctx.path = f->path;
+  ctx.file_id = f->id;
+  ctx.read_time_ms = now;
+  const size_t tail = f->framer.Frame(scratch_.data(), carry + static_cast<size_t>(n), start,
+                                      [&](std::string_view line, uint64_t offset) {
+                                        ctx.line = line;
+                                        ctx.offset = offset;
+                                        ++stats_.lines;
+                                        sink_.OnLine(ctx);
+                                      });
+  f->partial.assign(scratch_.data() + carry + static_cast<size_t>(n) - tail, tail);
+  return static_cast<size_t>(n) == kReadChunk;
+}
+
+void FileSource::CheckTruncated(File* f, uint64_t size) {
+  if (size >= f->pos) return;
+  Log(LogLevel::kInfo, "source {}: {} was truncated ({} < {} bytes); reading it from the start", config_.name,
+      f->path, size, f->pos);
+  ++stats_.truncations;
+  f->pos = 0;
+  f->partial.clear();
+  f->framer.Reset();
+  MarkDirty(f);
+}
+
+void FileSource::FlushIdle(File* f, int64_t now_ms) {
+  if (f->partial.empty() || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
+  LineContext ctx;
+  ctx.source = index_;
+  ctx.path = f->path;
+  ctx.file_id = f->id;
+  ctx.read_time_ms = now_ms;
+  f->framer.FlushPartial(f->partial.data(), f->partial.size(), f->pos - f->partial.size(),
+                         [&](std::string_view line, uint64_t offset) {
+                           ctx.line = line;
+                           ctx.offset = offset;
+                           ++stats_.lines;
+                           sink_.OnLine(ctx);
+                         });
+  f->partial.clear();
+}
+
+}  // namespace tailtrack

@@ -1,0 +1,105 @@
+// Cuts a byte stream into lines, in place: lines are views into the caller's
+// buffer, never copies.
+//
+// Contract: the caller reads into a buffer whose first bytes are the
+// incomplete line the previous call left over (Frame() returns how many
+// trailing bytes that is), and passes the whole buffer with the file offset
+// of its first byte. Lines end at '\n'; one '\r' before it is removed; empty
+// lines are dropped. A line longer than `max_line_bytes` is truncated at a
+// UTF-8 character boundary or skipped, as configured, and counted; the rest
+// of an over-long line is discarded up to its newline, even across calls.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace tailtrack {
+
+// The longest prefix of `s` that is at most `limit` bytes and does not end
+// inside a UTF-8 multi-byte sequence.
+std::string_view Utf8Prefix(std::string_view s, size_t limit);
+
+class LineFramer {
+ public:
+  LineFramer(uint64_t max_line_bytes, LongLine on_long_line)
+      : max_(max_line_bytes), on_long_(on_long_line) {}
+
+  // Frames data[0, size); calls emit(std::string_view line, uint64_t offset)
+  // for each complete line. Returns the number of trailing bytes that are an
+  // incomplete line: the caller keeps them and puts them first next time.
+  template <typename Emit>
+  size_t Frame(const char* data, size_t size, uint64_t start, Emit&& emit);
+
+  // Emits an incomplete line as if it were complete (the file went idle).
+  template <typename Emit>
+  void FlushPartial(const char* data, size_t size, uint64_t start, Emit&& emit) {
+    if (discarding_ || size == 0) return;
+    EmitLine(std::string_view(data, size), start, emit);
+  }
+
+  // Forgets any state (the file was truncated and is read again from 0).
+  void Reset() { discarding_ = false; }
+
+  uint64_t truncated() const { return truncated_; }
+  uint64_t skipped() const { return skipped_; }
+
+ private:
+  template <typename Emit>
+  void EmitLine(std::string_view line, uint64_t offset, Emit& emit) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return;
+    if (line.size() > max_) {
+      if (on_long_ == LongLine::kSkip) {
+        ++skipped_;
+        return;
+      }
+      ++truncated_;
+      line = Utf8Prefix(line, max_);
+      if (line.empty()) return;
+    }
+    emit(line, offset);
+  }
+
+  uint64_t max_;
+  LongLine on_long_;
+  bool discarding_ = false;  // inside an over-long line that was already handled
+  uint64_t truncated_ = 0;
+  uint64_t skipped_ = 0;
+};
+
+template <typename Emit>
+size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& emit) {
+  size_t pos = 0;
+  while (pos < size) {
+    const void* nl = std::memchr(data + pos, '\n', size - pos);
+    if (nl == nullptr) break;
+    const size_t end = static_cast<const char*>(nl) - data;
+    if (discarding_) {
+      discarding_ = false;
+    } else {
+      EmitLine(std::string_view(data + pos, end - pos), start + pos, emit);
+    }
+    pos = end + 1;
+  }
+  if (discarding_) return 0;  // the tail belongs to a line already handled
+  const size_t tail = size - pos;
+  // An incomplete line may not grow without bound: handle it now (a '\r' may
+  // still be stripped, hence the +1) and drop the rest of it as it comes.
+  if (tail > max_ + 1) {
+    if (on_long_ == LongLine::kSkip) {
+      ++skipped_;
+    } else {
+      ++truncated_;
+      std::string_view line = Utf8Prefix(std::string_view(data + pos, tail), max_);
+      if (!line.empty()) emit(line, start + pos);
+    }
+    discarding_ = true;
+    return 0;
+  }
+  return tail;
+}
+
+}  // namespace tailtrack

@@ -1,0 +1,86 @@
+#include "source/line_framer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tailtrack {
+namespace {
+
+using Lines = std::vector<std::pair<std::string, uint64_t>>;
+
+// Feeds `chunks` as a file reader would, carrying the incomplete tail.
+Lines Feed(LineFramer& framer, const std::vector<std::string>& chunks, std::string* tail_out = nullptr) {
+  Lines lines;
+  std::string carry;
+  uint64_t pos = 0;
+  for (const auto& chunk : chunks) {
+    std::string buf = carry + chunk;
+    const uint64_t start = pos - carry.size();
+    pos += chunk.size();
+    const size_t tail = framer.Frame(buf.data(), buf.size(), start, [&](std::string_view line, uint64_t offset) {
+      lines.emplace_back(std::string(line), offset);
+    });
+    carry = buf.substr(buf.size() - tail);
+  }
+  if (tail_out) *tail_out = carry;
+  return lines;
+}
+
+TEST(LineFramer, SplitsAtNewlinesWithTheOffsetOfEachLine) {
+  LineFramer f(100, LongLine::kTruncate);
+  EXPECT_EQ(Feed(f, {"one\ntwo\nthree\n"}), (Lines{{"one", 0}, {"two", 4}, {"three", 8}}));
+}
+
+TEST(LineFramer, StripsOneCarriageReturnAndSkipsEmptyLines) {
+  LineFramer f(100, LongLine::kTruncate);
+  EXPECT_EQ(Feed(f, {"a\r\n\n\r\nb\r\r\n"}), (Lines{{"a", 0}, {"b\r", 6}}));
+}
+
+TEST(LineFramer, HoldsAnIncompleteLineUntilItsNewline) {
+  LineFramer f(100, LongLine::kTruncate);
+  std::string tail;
+  EXPECT_EQ(Feed(f, {"first\nsec", "ond par", "t\nthi"}, &tail), (Lines{{"first", 0}, {"second part", 6}}));
+  EXPECT_EQ(tail, "thi");
+}
+
+TEST(LineFramer, FlushPartialEmitsTheHeldLine) {
+  LineFramer f(100, LongLine::kTruncate);
+  std::string got;
+  f.FlushPartial("idle\r", 5, 42, [&](std::string_view line, uint64_t offset) {
+    got = std::string(line) + "@" + std::to_string(offset);
+  });
+  EXPECT_EQ(got, "idle@42");
+}
+
+TEST(LineFramer, TruncatesLongLinesAtACharacterBoundary) {
+  LineFramer f(5, LongLine::kTruncate);
+  // "abcd" + "é" (2 bytes) straddles the limit of 5: the é is cut whole.
+  EXPECT_EQ(Feed(f, {"abcd\xC3\xA9xyz\nok\n"}), (Lines{{"abcd", 0}, {"ok", 10}}));
+  EXPECT_EQ(f.truncated(), 1u);
+}
+
+TEST(LineFramer, SkipsLongLinesWhenConfigured) {
+  LineFramer f(5, LongLine::kSkip);
+  EXPECT_EQ(Feed(f, {"toolongline\nok\n"}), (Lines{{"ok", 12}}));
+  EXPECT_EQ(f.skipped(), 1u);
+}
+
+TEST(LineFramer, AnIncompleteLongLineIsCutOnceAndItsRestDiscardedAcrossReads) {
+  LineFramer f(4, LongLine::kTruncate);
+  std::string tail;
+  EXPECT_EQ(Feed(f, {"abcdefgh", "ijkl", "mn\nnext\n"}, &tail), (Lines{{"abcd", 0}, {"next", 15}}));
+  EXPECT_EQ(f.truncated(), 1u);
+  EXPECT_EQ(tail, "");
+}
+
+TEST(Utf8Prefix, NeverEndsInsideACharacter) {
+  EXPECT_EQ(Utf8Prefix("a\xE2\x82\xAC", 3), "a");      // € is 3 bytes
+  EXPECT_EQ(Utf8Prefix("a\xE2\x82\xAC", 4), "a\xE2\x82\xAC");
+  EXPECT_EQ(Utf8Prefix("abc", 2), "ab");
+}
+
+}  // namespace
+}  // namespace tailtrack
