@@ -1,0 +1,186 @@
+#include "send/sender.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "../../tests/fake_collector.h"
+#include "../../tests/test_util.h"
+
+namespace tailtrack {
+namespace {
+
+using testing::FakeCollector;
+using testing::RunLoopUntil;
+using testing::ScriptedAnswer;
+
+class Outcomes : public SenderListener {
+ public:
+  void OnDelivered(std::unique_ptr<Batch> batch) override { delivered.push_back(std::move(batch)); }
+  void OnRefused(std::unique_ptr<Batch> batch, long status, std::string_view) override {
+    refused.push_back(std::move(batch));
+    statuses.push_back(status);
+  }
+  std::vector<std::unique_ptr<Batch>> delivered;
+  std::vector<std::unique_ptr<Batch>> refused;
+  std::vector<long> statuses;
+};
+
+std::unique_ptr<Batch> MakeBatch(int events, int first = 0) {
+  auto b = std::make_unique<Batch>();
+  for (int i = first; i < first + events; ++i) {
+    b->Append(R"({"type":"track","event":"E","userId":"u)" + std::to_string(i) + "\"}", 0);
+  }
+  b->Seal();
+  return b;
+}
+
+class SenderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    config_.url = collector_.url() + "/";
+    config_.write_key = "secret-key";
+    config_.retry.initial_backoff = std::chrono::milliseconds(20);
+    config_.retry.max_backoff = std::chrono::milliseconds(100);
+    config_.timeout = std::chrono::milliseconds(2000);
+  }
+  void TearDown() override {
+    if (sender_) {
+      sender_->Close();
+      testing::RunLoopToEnd(&loop_);
+      EXPECT_TRUE(sender_->closed());
+      sender_.reset();
+    }
+    EXPECT_EQ(uv_loop_close(&loop_), 0);
+  }
+  Sender& Make() {
+    sender_ = std::make_unique<Sender>(&loop_, config_, out_);
+    std::string error;
+    EXPECT_TRUE(sender_->Init(&error)) << error;
+    return *sender_;
+  }
+  bool WaitDelivered(size_t n) {
+    return RunLoopUntil(&loop_, [&] { return out_.delivered.size() >= n; });
+  }
+
+  FakeCollector collector_{"secret-key"};
+  uv_loop_t loop_;
+  CollectorConfig config_;
+  Outcomes out_;
+  std::unique_ptr<Sender> sender_;
+};
+
+TEST_F(SenderTest, PostsTheBatchWithItsHeadersToV1Capture) {
+  Sender& s = Make();
+  s.Submit(MakeBatch(3));
+  ASSERT_TRUE(WaitDelivered(1));
+  const auto reqs = collector_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].status, 201);
+  EXPECT_EQ(reqs[0].write_key, "secret-key");
+  EXPECT_EQ(reqs[0].content_type, "application/json");
+  EXPECT_EQ(reqs[0].content_encoding, "");
+  EXPECT_EQ(reqs[0].user_agent, std::string("tailtrack/") + TAILTRACK_VERSION);
+  EXPECT_EQ(reqs[0].events.size(), 3u);
+  EXPECT_EQ(reqs[0].sent_at.size(), 24u);
+  EXPECT_EQ(s.pending(), 0u);
+  EXPECT_EQ(s.stats().delivered_events, 3u);
+}
+
+TEST_F(SenderTest, GzipsTheBodyWhenConfigured) {
+  config_.compression = Compression::kGzip;
+  Sender& s = Make();
+  s.Submit(MakeBatch(50));
+  ASSERT_TRUE(WaitDelivered(1));
+  const auto reqs = collector_.requests();
+  EXPECT_EQ(reqs[0].content_encoding, "gzip");
+  EXPECT_EQ(reqs[0].events.size(), 50u);
+  EXPECT_LT(reqs[0].wire_bytes, reqs[0].body.size());
+}
+
+TEST_F(SenderTest, RetriesA503AndABrokenConnectionWithANewSentAt) {
+  collector_.Script({.status = 503});
+  collector_.Script({.drop = true});
+  Sender& s = Make();
+  s.Submit(MakeBatch(2));
+  ASSERT_TRUE(WaitDelivered(1));
+  const auto reqs = collector_.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].status, 503);
+  EXPECT_EQ(reqs[2].status, 201);
+  EXPECT_EQ(reqs[2].events, reqs[0].events);
+  EXPECT_EQ(out_.delivered[0]->attempts, 3);
+  EXPECT_EQ(s.stats().retries, 2u);
+}
+
+TEST_F(SenderTest, ATimeoutIsRetried) {
+  config_.timeout = std::chrono::milliseconds(200);
+  collector_.Script({.status = 201, .delay_ms = 600});
+  Sender& s = Make();
+  s.Submit(MakeBatch(1));
+  ASSERT_TRUE(WaitDelivered(1));
+  EXPECT_GE(s.stats().retries, 1u);
+}
+
+TEST_F(SenderTest, A429HoldsEveryBatchForRetryAfter) {
+  collector_.Script({.status = 429, .retry_after = "1"});
+  Sender& s = Make();
+  s.Submit(MakeBatch(1, 0));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return s.stats().retries == 1; }));  // the 429 is in
+  s.Submit(MakeBatch(1, 1));  // arrives during the hold: waits too
+  ASSERT_TRUE(WaitDelivered(2));
+  const auto reqs = collector_.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_GE(reqs[1].received_ms - reqs[0].received_ms, 900);
+  EXPECT_GE(reqs[2].received_ms - reqs[0].received_ms, 900);
+}
+
+TEST_F(SenderTest, A400RefusesTheBatchWithoutRetry) {
+  collector_.Script({.status = 400});
+  Sender& s = Make();
+  s.Submit(MakeBatch(2));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return !out_.refused.empty(); }));
+  EXPECT_EQ(out_.statuses[0], 400);
+  EXPECT_EQ(collector_.requests().size(), 1u);
+  EXPECT_EQ(s.pending(), 0u);
+}
+
+TEST_F(SenderTest, AWrongKeyIsHeldNotDropped) {
+  config_.write_key = "wrong";
+  Sender& s = Make();
+  s.Submit(MakeBatch(1));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return collector_.requests().size() == 1; }));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return collector_.requests().size() > 1; }, std::chrono::milliseconds(50)));
+  EXPECT_EQ(collector_.requests()[0].status, 401);
+  EXPECT_EQ(s.pending(), 1u);
+  EXPECT_TRUE(out_.refused.empty());
+}
+
+TEST_F(SenderTest, NeverRunsMoreThanMaxInFlightRequests) {
+  config_.max_in_flight = 2;
+  for (int i = 0; i < 6; ++i) collector_.Script({.status = 201, .delay_ms = 100});
+  Sender& s = Make();
+  for (int i = 0; i < 6; ++i) s.Submit(MakeBatch(1, i));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.delivered.size() == 6; }));
+  EXPECT_EQ(collector_.accepted_events(), 6u);
+  EXPECT_GE(s.stats().requests, 6u);
+  // Six 100 ms answers two at a time take at least three rounds.
+  const auto reqs = collector_.requests();
+  EXPECT_GE(reqs.back().received_ms - reqs.front().received_ms, 200);
+}
+
+TEST_F(SenderTest, CloseHandsBackWhatWasNotDelivered) {
+  config_.url = "http://127.0.0.1:1";  // nothing listens: refused, retried
+  Sender& s = Make();
+  s.Submit(MakeBatch(4));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return s.stats().retries >= 1; }));
+  s.Close();
+  const auto unsent = s.TakeUnsent();
+  ASSERT_EQ(unsent.size(), 1u);
+  EXPECT_EQ(unsent[0]->event_count(), 4u);
+}
+
+}  // namespace
+}  // namespace tailtrack
