@@ -25,11 +25,17 @@ class Server;
 namespace tailtrack::testing {
 
 // One answer to give instead of the normal one.
-struct ScriptedAnswer {  // designated initialisers welcome
+struct ScriptedAnswer {
   int status = 201;
   std::string retry_after;  // sent as Retry-After when not empty
   int delay_ms = 0;         // wait before answering
   bool drop = false;        // break the connection instead of answering
+
+  static ScriptedAnswer Status(int status, std::string retry_after = "") {
+    return {status, std::move(retry_after), 0, false};
+  }
+  static ScriptedAnswer Slow(int delay_ms, int status = 201) { return {status, "", delay_ms, false}; }
+  static ScriptedAnswer Drop() { return {0, "", 0, true}; }
 };
 
 struct ReceivedRequest {

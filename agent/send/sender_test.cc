@@ -101,8 +101,8 @@ TEST_F(SenderTest, GzipsTheBodyWhenConfigured) {
 }
 
 TEST_F(SenderTest, RetriesA503AndABrokenConnectionWithANewSentAt) {
-  collector_.Script({.status = 503});
-  collector_.Script({.drop = true});
+  collector_.Script(ScriptedAnswer::Status(503));
+  collector_.Script(ScriptedAnswer::Drop());
   Sender& s = Make();
   s.Submit(MakeBatch(2));
   ASSERT_TRUE(WaitDelivered(1));
@@ -117,7 +117,7 @@ TEST_F(SenderTest, RetriesA503AndABrokenConnectionWithANewSentAt) {
 
 TEST_F(SenderTest, ATimeoutIsRetried) {
   config_.timeout = std::chrono::milliseconds(200);
-  collector_.Script({.status = 201, .delay_ms = 600});
+  collector_.Script(ScriptedAnswer::Slow(600));
   Sender& s = Make();
   s.Submit(MakeBatch(1));
   ASSERT_TRUE(WaitDelivered(1));
@@ -125,7 +125,7 @@ TEST_F(SenderTest, ATimeoutIsRetried) {
 }
 
 TEST_F(SenderTest, A429HoldsEveryBatchForRetryAfter) {
-  collector_.Script({.status = 429, .retry_after = "1"});
+  collector_.Script(ScriptedAnswer::Status(429, "1"));
   Sender& s = Make();
   s.Submit(MakeBatch(1, 0));
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return s.stats().retries == 1; }));  // the 429 is in
@@ -138,7 +138,7 @@ TEST_F(SenderTest, A429HoldsEveryBatchForRetryAfter) {
 }
 
 TEST_F(SenderTest, A400RefusesTheBatchWithoutRetry) {
-  collector_.Script({.status = 400});
+  collector_.Script(ScriptedAnswer::Status(400));
   Sender& s = Make();
   s.Submit(MakeBatch(2));
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return !out_.refused.empty(); }));
@@ -160,7 +160,7 @@ TEST_F(SenderTest, AWrongKeyIsHeldNotDropped) {
 
 TEST_F(SenderTest, NeverRunsMoreThanMaxInFlightRequests) {
   config_.max_in_flight = 2;
-  for (int i = 0; i < 6; ++i) collector_.Script({.status = 201, .delay_ms = 100});
+  for (int i = 0; i < 6; ++i) collector_.Script(ScriptedAnswer::Slow(100));
   Sender& s = Make();
   for (int i = 0; i < 6; ++i) s.Submit(MakeBatch(1, i));
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.delivered.size() == 6; }));
