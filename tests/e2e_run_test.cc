@@ -213,7 +213,8 @@ TEST_F(RunTest, DryRunPrintsEachBatchAndNeedsNoWriteKey) {
   AppendFile(log_, OrderLine(1) + OrderLine(2) + OrderLine(3));
   ASSERT_TRUE(Eventually([&] { return agent.out().find("user_2") != std::string::npos; })) << agent.err();
   EXPECT_EQ(Stop(agent), 0) << agent.err();
-  simdjson::dom::document_stream docs = parser_.parse_many(agent.out());
+  const std::string out = agent.out();  // parse_many keeps a view of it
+  simdjson::dom::document_stream docs = parser_.parse_many(out);
   size_t events = 0;
   for (auto doc : docs) {
     simdjson::dom::element body = doc.value();

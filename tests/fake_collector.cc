@@ -10,6 +10,8 @@ namespace tailtrack::testing {
 FakeCollector::FakeCollector(std::string write_key, int port)
     : write_key_(std::move(write_key)), server_(std::make_unique<httplib::Server>()) {
   server_->set_payload_max_length(64 << 20);
+  server_->set_tcp_nodelay(true);  // else Nagle and delayed ACKs cost 40 ms an answer
+  server_->set_keep_alive_max_count(1000000);
   server_->Post("/v1/capture", [this](const httplib::Request& req, httplib::Response& res) {
     ReceivedRequest r;
     r.write_key = req.get_header_value("X-Write-Key");

@@ -1,7 +1,8 @@
 // fake_collector: a loopback collector for trying tailtrack by hand.
-//   fake_collector [--port N] [--write-key K]
-// Prints each batch it accepts to stdout, one line each; answers as the
-// seed's API does. Stops on SIGINT/SIGTERM.
+//   fake_collector [--port N] [--write-key K] [--quiet]
+// Prints each batch it accepts to stdout, one line each (--quiet: only the
+// number of events in it, for benchmarks); answers as the seed's API does.
+// Stops on SIGINT/SIGTERM.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -12,13 +13,16 @@
 int main(int argc, char** argv) {
   int port = 0;
   std::string key = "test-key";
+  bool quiet = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--port") && i + 1 < argc) {
       port = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--write-key") && i + 1 < argc) {
       key = argv[++i];
+    } else if (!std::strcmp(argv[i], "--quiet")) {
+      quiet = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--port N] [--write-key K]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--port N] [--write-key K] [--quiet]\n", argv[0]);
       return 2;
     }
   }
@@ -33,9 +37,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fake_collector: cannot listen on 127.0.0.1:%d\n", port);
     return 1;
   }
-  collector.OnRequest([](const tailtrack::testing::ReceivedRequest& r) {
+  collector.OnRequest([quiet](const tailtrack::testing::ReceivedRequest& r) {
     if (r.status / 100 == 2) {
-      std::printf("%s\n", r.body.c_str());
+      if (quiet) {
+        std::printf("%zu\n", r.events.size());
+      } else {
+        std::printf("%s\n", r.body.c_str());
+      }
       std::fflush(stdout);
     } else {
       std::fprintf(stderr, "fake_collector: answered %d\n", r.status);
