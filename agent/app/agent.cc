@@ -131,7 +131,8 @@ void Agent::OnDeadLetter(std::string_view reason, std::string_view event_json, u
 
 void Agent::WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) {
   ++stats_.dead_letters;
-  const std::string_view name = source < config_.sources.size() ? config_.sources[source].name : "";
+  std::string_view name;
+  if (source < config_.sources.size()) name = config_.sources[source].name;
   if (!dead_letter_) {
     Log(LogLevel::kWarn, "source {}: event not sent: {}", name, reason);
     return;
