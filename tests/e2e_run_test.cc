@@ -179,6 +179,26 @@ TEST_F(RunTest, A503IsRetriedAndTheSameEventsAreAccepted) {
   EXPECT_EQ(reqs[0].events, reqs.back().events);
 }
 
+TEST_F(RunTest, SigtermWithTheCollectorDownExitsZeroAfterDrainTimeout) {
+  collector_.Stop();  // connections are refused
+  Settings s;
+  s.extra_collector = "  drain_timeout: 300ms\n  retry:\n    initial_backoff: 50ms\n    max_backoff: 100ms\n";
+  auto agent = Start(s);
+  AppendFile(log_, OrderLine(1));
+  ASSERT_TRUE(Eventually([&] { return agent->err().find("cannot deliver") != std::string::npos; })) << agent->err();
+  EXPECT_EQ(Stop(*agent), 0) << agent->err();
+  EXPECT_NE(agent->err().find("1 batches (1 events) not delivered"), std::string::npos) << agent->err();
+}
+
+TEST_F(RunTest, AFileCreatedAfterStartIsFoundAndReadFromItsBeginning) {
+  auto agent = Start({});
+  WriteFile(dir_ / "later.log", OrderLine(7));
+  ASSERT_TRUE(collector_.WaitForEvents(1)) << agent->err();
+  EXPECT_EQ(Stop(*agent), 0);
+  simdjson::dom::element e = parser_.parse(collector_.accepted_event_list()[0]);
+  EXPECT_EQ(std::string_view(e["userId"]), "user_7");
+}
+
 TEST_F(RunTest, GzipBodiesCarryContentEncoding) {
   Settings s;
   s.compression = "gzip";
