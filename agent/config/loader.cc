@@ -225,6 +225,27 @@ std::string Join(const std::vector<std::string>& items, const std::string& sep) 
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+// Errors are one line: control characters from the file are shown escaped.
+std::string OneLine(const std::string& message) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : message) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
 bool ParseDecimal(std::string_view s, uint64_t* out) {
   if (s.empty() || s.size() > 19) return false;
   uint64_t v = 0;
@@ -303,7 +324,9 @@ class Loader {
   Loader(std::string path, const EnvLookup& env, const LoadOptions& options)
       : path_(std::move(path)), env_(env), options_(options) {}
 
-  [[noreturn]] void Fail(Mark mark, const std::string& message) const { throw ConfigError(path_, mark, message); }
+  [[noreturn]] void Fail(Mark mark, const std::string& message) const {
+    throw ConfigError(path_, mark, OneLine(message));
+  }
   [[noreturn]] void Fail(const YAML::Node& node, const std::string& message) const {
     Fail(ToMark(node.Mark()), message);
   }
@@ -543,15 +566,20 @@ class Loader {
 // ---------------------------------------------------------------------------
 // Rules: `when:` conditions and `event:` templates; tests: `expect:` events.
 
-void ParseTemplate(const YAML::Node& node, Loader& loader, const std::string& label, TemplateNode* out) {
+// Events nest a few levels; an alias may even make a cycle. Past this depth is an error.
+constexpr int kMaxNesting = 32;
+
+void ParseTemplate(const YAML::Node& node, Loader& loader, const std::string& label, TemplateNode* out,
+                   int depth = 0) {
   out->mark = ToMark(node.Mark());
+  if (depth > kMaxNesting) loader.Fail(node, label + " is nested too deeply");
   if (node.IsMap()) {
     out->kind = TemplateNode::Kind::kMap;
     loader.ForEachEntry(node, label, [&](const YAML::Node& key, const YAML::Node& value) {
       const std::string name = label + "." + key.Scalar();
       if (value.IsNull()) loader.Fail(key, name + " has no value (write \"\" for an empty string)");
       TemplateNode child;
-      ParseTemplate(value, loader, name, &child);
+      ParseTemplate(value, loader, name, &child, depth + 1);
       out->entries.emplace_back(key.Scalar(), std::move(child));
     });
   } else if (node.IsSequence()) {
@@ -561,7 +589,7 @@ void ParseTemplate(const YAML::Node& node, Loader& loader, const std::string& la
       const std::string name = label + "[" + std::to_string(i) + "]";
       if (it->IsNull()) loader.Fail(node, name + " has no value (write \"\" for an empty string)");
       TemplateNode child;
-      ParseTemplate(*it, loader, name, &child);
+      ParseTemplate(*it, loader, name, &child, depth + 1);
       out->items.push_back(std::move(child));
     }
   } else {
@@ -571,7 +599,8 @@ void ParseTemplate(const YAML::Node& node, Loader& loader, const std::string& la
   }
 }
 
-void ToJson(const YAML::Node& node, Loader& loader, const std::string& label, std::string* out) {
+void ToJson(const YAML::Node& node, Loader& loader, const std::string& label, std::string* out, int depth = 0) {
+  if (depth > kMaxNesting) loader.Fail(node, label + " is nested too deeply");
   if (node.IsMap()) {
     out->push_back('{');
     bool first = true;
@@ -580,7 +609,7 @@ void ToJson(const YAML::Node& node, Loader& loader, const std::string& label, st
       first = false;
       AppendJsonString(key.Scalar(), out);
       out->push_back(':');
-      ToJson(value, loader, label + "." + key.Scalar(), out);
+      ToJson(value, loader, label + "." + key.Scalar(), out, depth + 1);
     });
     out->push_back('}');
   } else if (node.IsSequence()) {
@@ -588,7 +617,7 @@ void ToJson(const YAML::Node& node, Loader& loader, const std::string& label, st
     size_t i = 0;
     for (auto it = node.begin(); it != node.end(); ++it, ++i) {
       if (i) out->push_back(',');
-      ToJson(*it, loader, label + "[" + std::to_string(i) + "]", out);
+      ToJson(*it, loader, label + "[" + std::to_string(i) + "]", out, depth + 1);
     }
     out->push_back(']');
   } else if (node.IsScalar()) {
@@ -688,7 +717,8 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
               "ready-made event, passed on without rules), `cri` or `docker` (container runtime envelopes; "
               "file sources only)."),
       Enum<S>("inner", AT(S, inner), std::vector<std::pair<std::string, InnerFormat>>{{"text", InnerFormat::kText}, {"json", InnerFormat::kJson}}, "text",
-              "For `cri` and `docker`: how the message inside the envelope is read."),
+              "For `cri` and `docker`: how the message inside the envelope is read.")
+          .For(Only::kFile),
       List<S>("paths", AT(S, paths), "Globs of the files to tail.").For(Only::kFile).Required(),
       List<S>("exclude", AT(S, exclude), "Globs of files not to tail, matched against the full path and the file name.")
           .For(Only::kFile),
@@ -959,7 +989,7 @@ const std::vector<Field<Config>>& TopTable() {
       String<C>("dead_letter.path", AT(C, dead_letter.path), "{state_dir}/dead-letter.jsonl",
                 "Where events that cannot be sent are written, one JSON object a line."),
       Size<C>("dead_letter.max_bytes", AT(C, dead_letter.max_bytes), "64MiB",
-              "The dead-letter file's size limit; past it the file is rotated to `.1` (one old file kept).")
+              "The dead-letter file's size limit.")
           .Range(1, kNoMax),
       String<C>("admin.listen", AT(C, admin.listen), "",
                 "`HOST:PORT` or a bare `PORT` (loopback) for `/metrics`, `/healthz`, `/readyz` and `/status`; "
@@ -1086,7 +1116,7 @@ Config Load(const std::string& text, const std::string& path, const EnvLookup& e
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(path, ToMark(e.mark), "invalid YAML: " + e.msg);
+    throw ConfigError(path, ToMark(e.mark), "invalid YAML: " + OneLine(e.msg));
   }
   if (root.IsNull()) throw ConfigError(path, Mark{1, 1}, "the configuration is empty");
   if (!root.IsMap()) loader.Fail(root, std::string("the configuration must be a map of settings, not ") + Describe(root));
@@ -1233,7 +1263,7 @@ Config LoadConfigFromString(const std::string& text, const std::string& path, co
     throw;
   } catch (const YAML::Exception& e) {
     // yaml-cpp may still throw while walking a parsed tree; keep it one line.
-    throw ConfigError(path, ToMark(e.mark), "invalid YAML: " + e.msg);
+    throw ConfigError(path, ToMark(e.mark), "invalid YAML: " + OneLine(e.msg));
   }
 }
 

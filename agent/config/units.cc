@@ -65,7 +65,10 @@ std::optional<Duration> ParseDuration(std::string_view text, std::string* why) {
       if (why->empty()) *why = kExpected;
       return std::nullopt;
     }
-    // Longest unit name first, so that "ms" is not read as "m".
+    if (!s.empty() && s[0] == '.') {
+      *why = "write whole numbers, e.g. 1500ms rather than 1.5s";
+      return std::nullopt;
+    }
     size_t len = 0;
     while (len < s.size() && std::isalpha(static_cast<unsigned char>(s[len]))) ++len;
     const std::string_view unit = s.substr(0, len);
@@ -119,6 +122,10 @@ std::optional<uint64_t> ParseSize(std::string_view text, std::string* why) {
   uint64_t n = 0;
   if (!TakeNumber(s, &n, why)) {
     if (why->empty()) *why = kExpected;
+    return std::nullopt;
+  }
+  if (!s.empty() && s[0] == '.') {
+    *why = "write whole numbers, e.g. 1536MiB rather than 1.5GiB";
     return std::nullopt;
   }
   if (!s.empty() && s[0] == ' ') s.remove_prefix(1);
