@@ -932,7 +932,8 @@ void ParseTests(Config& config, const YAML::Node& key, const YAML::Node& value, 
     if (!it->IsMap()) loader.Fail(it->IsNull() ? value : *it, name + " must be a map, not " + Describe(*it));
     RuleTestConfig test;
     test.mark = ToMark(it->Mark());
-    loader.ParseSection(*it, test.mark, TestTable(), test, name);
+    const Seen seen = loader.ParseSection(*it, test.mark, TestTable(), test, name);
+    if (test.input.empty()) loader.Fail(seen.at("input").second, name + ".input must list at least one line");
     config.tests.push_back(std::move(test));
   }
 }

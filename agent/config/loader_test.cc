@@ -345,6 +345,11 @@ TEST(ConfigErrors, TestsMustNameKnownSourcesAndHoldEvents) {
             "c.yaml:10:13: unknown source \"nope\" in tests[0].source (sources: app)");
   EXPECT_EQ(Check(kMinimal + "tests:\n  - name: t\n    source: app\n    input: [a]\n    expect: [1]\n"),
             "c.yaml:12:14: tests[0].expect[0] must be a map (an event), not a single value");
+  EXPECT_EQ(Check(kMinimal + "tests:\n  - name: t\n    source: app\n    input: []\n"),
+            "c.yaml:11:12: tests[0].input must list at least one line");
+  EXPECT_EQ(Check(kMinimal + "tests:\n  - name: t\n    source: app\n    input: [a]\n    expect: [{a: &e [*e]}]\n"),
+            "c.yaml:12:18: tests[0].expect[0].a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+            "[0][0][0][0][0][0][0][0] is nested too deeply");
 }
 
 TEST(ConfigErrors, YamlSyntaxErrorsKeepTheirPosition) {
