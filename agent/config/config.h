@@ -142,6 +142,7 @@ struct RuleConfig {
 struct RuleTestConfig {
   std::string name;
   std::string source;
+  Mark source_mark;
   std::vector<std::string> input;   // lines
   std::vector<std::string> expect;  // events, each as JSON text
   Mark mark;
