@@ -115,11 +115,30 @@ void RepairInto(std::string& out, std::string_view s) {
 }  // namespace
 
 void AppendEscaped(std::string& out, std::string_view s) {
-  if (IsValidUtf8(s)) {
-    AppendEscapedValid(out, s);
-  } else {
-    RepairInto<true>(out, s);
+  // One pass over ASCII, the common case; the first byte >= 0x80 hands the
+  // rest to the UTF-8 validator (fast) or the repairing writer (rare).
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const char* run = p;
+  for (; p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x80) {
+      out.append(run, p - run);
+      const std::string_view rest(p, end - p);
+      if (IsValidUtf8(rest)) {
+        AppendEscapedValid(out, rest);
+      } else {
+        RepairInto<true>(out, rest);
+      }
+      return;
+    }
+    if (kEscape[c]) {
+      out.append(run, p - run);
+      AppendEscapeOf(out, c);
+      run = p + 1;
+    }
   }
+  out.append(run, end - run);
 }
 
 void RepairUtf8(std::string_view s, std::string& out) {

@@ -48,6 +48,7 @@ class OnePassMatcher {
     int group = 0;     // kOpen / kClose
     uint32_t min = 0, max = 0;
     std::string literal;
+    const bool* table = nullptr;  // kRepeat: classes_[cls], set once compiled
   };
   using Class = std::array<bool, 256>;
 

@@ -26,23 +26,7 @@ uint32_t Fnv1a32(std::string_view s) {
   return h;
 }
 
-void AppendHexFixed(std::string& out, uint64_t v, int digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  char buf[16];
-  for (int i = digits - 1; i >= 0; --i, v >>= 4) buf[i] = kHex[v & 15];
-  out.append(buf, digits);
-}
 
-void AppendHexShort(std::string& out, uint64_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  char buf[16];
-  int n = 0;
-  do {
-    buf[15 - n++] = kHex[v & 15];
-    v >>= 4;
-  } while (v);
-  out.append(buf + 16 - n, n);
-}
 
 bool IsTextual(const SourceConfig& s) {
   return s.format == Format::kText || ((s.format == Format::kCri || s.format == Format::kDocker) && s.inner == InnerFormat::kText);
@@ -54,6 +38,7 @@ struct Node {
   TemplateNode::Kind kind = TemplateNode::Kind::kScalar;
   Role role = kOther;
   std::string key_json;  // `"key":`
+  std::string whole_json;  // a constant scalar: `"key":value`
   ScalarTemplate scalar;
   std::vector<Node> children;
   std::unique_ptr<TimestampParser> iso;  // kTimestamp
@@ -358,6 +343,9 @@ Node RuleSetImpl::CompileNode(const std::string& file, const std::string& key, c
   switch (t.kind) {
     case TemplateNode::Kind::kScalar:
       node.scalar = CompileScalar(t, file, resolve);
+      if (node.scalar.constant && !node.scalar.constant_json.empty() && !top) {
+        node.whole_json = node.key_json + node.scalar.constant_json;
+      }
       if (node.role == Node::kTimestamp) node.iso = std::make_unique<TimestampParser>();
       break;
     case TemplateNode::Kind::kMap:
@@ -514,19 +502,30 @@ bool RuleSetImpl::Holds(const CompiledCondition& c, const Scope& scope) {
 }
 
 void RuleSetImpl::AppendMessageId(std::string& out, const LineContext& line, uint32_t rule_hash) {
-  out.append("\"messageId\":\"tt-");
-  if (line.file_id != 0) {
-    AppendHexFixed(out, line.file_id, 16);
-    out.push_back('-');
-    AppendHexShort(out, line.offset);
-  } else {
-    AppendHexFixed(out, socket_prefix_, 16);
-    out.push_back('-');
-    AppendHexShort(out, ++socket_counter_);
-  }
-  out.push_back('-');
-  AppendHexFixed(out, rule_hash, 8);
-  out.push_back('"');
+  // "tt-<16 hex file id>-<hex offset>-<8 hex rule>": at most 45 characters.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[80];
+  char* p = buf;
+  std::memcpy(p, "\"messageId\":\"tt-", 16);
+  p += 16;
+  uint64_t id = line.file_id, pos = line.offset;
+  if (id == 0) id = socket_prefix_, pos = ++socket_counter_;
+  for (int i = 15; i >= 0; --i, id >>= 4) p[i] = kHex[id & 15];
+  p += 16;
+  *p++ = '-';
+  char tmp[16];
+  int n = 0;
+  do {
+    tmp[n++] = kHex[pos & 15];
+    pos >>= 4;
+  } while (pos);
+  while (n > 0) *p++ = tmp[--n];
+  *p++ = '-';
+  uint32_t h = rule_hash;
+  for (int i = 7; i >= 0; --i, h >>= 4) p[i] = kHex[h & 15];
+  p += 8;
+  *p++ = '"';
+  out.append(buf, p - buf);
 }
 
 void RuleSetImpl::AppendTime(std::string& out, int64_t ms) {
@@ -566,6 +565,10 @@ bool RuleSetImpl::RenderMap(const Node& node, const Scope& scope, std::string& o
   for (const Node& child : node.children) {
     const size_t mark = out.size();
     if (out.size() > start + 1) out.push_back(',');
+    if (!child.whole_json.empty()) {  // a constant field: key and value in one go
+      out.append(child.whole_json);
+      continue;
+    }
     out.append(child.key_json);
     if (!RenderNode(child, scope, out)) out.resize(mark);
   }
@@ -607,6 +610,12 @@ void RuleSetImpl::RenderTimestamp(const Node& node, const Scope& scope, const Li
   } else if (!node.iso->Parse(text_, scope.zone, &ms)) {
     ms = line.read_time_ms;
     ++stats_.timestamp_fallbacks;
+  } else if (text_.size() == 24 && text_[10] == 'T' && text_[19] == '.' && text_[23] == 'Z') {
+    // Already in the wire format (and just parsed, so valid): copy it.
+    out.push_back('"');
+    out.append(text_);
+    out.push_back('"');
+    return;
   }
   AppendTime(out, ms);
 }
