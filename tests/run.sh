@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds tailtrack and runs its whole test suite. Installs the build
+# dependencies first (Debian 12). From the repository root:
+#
+#   tests/run.sh              # release build in build/, the full suite
+#   tests/run.sh --sanitize   # the same suite under ASan + UBSan, in build-asan/
+#   tests/run.sh --fuzz SECS  # every libFuzzer target for SECS seconds each (clang)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+case "${1:-}" in
+  "")
+    packaging/install-deps.sh
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    cmake --build build -j"$jobs"
+    ctest --test-dir build -j"$jobs" --output-on-failure
+    ;;
+  --sanitize)
+    packaging/install-deps.sh
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTAILTRACK_SANITIZE=ON -DTAILTRACK_BENCH=OFF
+    cmake --build build-asan -j"$jobs"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan -j"$jobs" --output-on-failure
+    ;;
+  --fuzz)
+    secs="${2:-60}"
+    packaging/install-deps.sh --fuzz
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DTAILTRACK_FUZZ=ON -DTAILTRACK_TESTS=OFF -DTAILTRACK_BENCH=OFF
+    cmake --build build-fuzz -j"$jobs"
+    for f in build-fuzz/*_fuzz; do
+      [[ -x "$f" ]] || continue
+      echo "== $f for ${secs}s"
+      mkdir -p "build-fuzz/corpus/$(basename "$f")"
+      "$f" -max_total_time="$secs" -rss_limit_mb=2048 "build-fuzz/corpus/$(basename "$f")"
+    done
+    ;;
+  *)
+    echo "usage: tests/run.sh [--sanitize | --fuzz SECS]" >&2
+    exit 2
+    ;;
+esac
