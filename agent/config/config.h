@@ -112,6 +112,16 @@ struct TemplateNode {
   std::vector<std::pair<std::string, TemplateNode>> entries;  // kMap, in file order
   std::vector<TemplateNode> items;                            // kList
   Mark mark;
+
+  // Defined out of line (config.cc), where TemplateNode is complete: clang with
+  // libstdc++ refuses the implicit ones for a vector of pairs holding the
+  // type being defined.
+  TemplateNode();
+  TemplateNode(const TemplateNode&);
+  TemplateNode(TemplateNode&&) noexcept;
+  TemplateNode& operator=(const TemplateNode&);
+  TemplateNode& operator=(TemplateNode&&) noexcept;
+  ~TemplateNode();
 };
 
 struct Condition {
