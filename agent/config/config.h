@@ -112,6 +112,16 @@ struct TemplateNode {
   std::vector<std::pair<std::string, TemplateNode>> entries;  // kMap, in file order
   std::vector<TemplateNode> items;                            // kList
   Mark mark;
+
+  // Defined out of line (config.cc), where TemplateNode is complete: clang with
+  // libstdc++ refuses the implicit ones for a vector of pairs holding the
+  // type being defined.
+  TemplateNode();
+  TemplateNode(const TemplateNode&);
+  TemplateNode(TemplateNode&&) noexcept;
+  TemplateNode& operator=(const TemplateNode&);
+  TemplateNode& operator=(TemplateNode&&) noexcept;
+  ~TemplateNode();
 };
 
 struct Condition {
@@ -142,6 +152,7 @@ struct RuleConfig {
 struct RuleTestConfig {
   std::string name;
   std::string source;
+  Mark source_mark;
   std::vector<std::string> input;   // lines
   std::vector<std::string> expect;  // events, each as JSON text
   Mark mark;

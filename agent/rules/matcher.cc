@@ -1,0 +1,434 @@
+#include "rules/matcher.h"
+
+#include <cstring>
+#include <limits>
+
+namespace tailtrack {
+namespace {
+
+using Class = std::array<bool, 256>;
+constexpr uint32_t kInfinite = std::numeric_limits<uint32_t>::max();
+
+bool IsWord(int c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool IsSpace(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }  // RE2's \s
+bool IsPunct(unsigned char c) { return c < 0x80 && c > 0x20 && c != 0x7f && !IsWord(c); }
+
+// Fills `cls` for the Perl class escape `e` (d D s S w W); false for others.
+bool PerlClass(char e, Class* cls) {
+  bool (*pred)(int) = nullptr;
+  bool negate = false;
+  switch (e) {
+    case 'd': pred = [](int c) { return c >= '0' && c <= '9'; }; break;
+    case 'D': pred = [](int c) { return c >= '0' && c <= '9'; }; negate = true; break;
+    case 's': pred = IsSpace; break;
+    case 'S': pred = IsSpace; negate = true; break;
+    case 'w': pred = IsWord; break;
+    case 'W': pred = IsWord; negate = true; break;
+    default: return false;
+  }
+  for (int c = 0; c < 256; ++c) (*cls)[c] = pred(c) != negate;
+  return true;
+}
+
+// A control-character escape (\n \t ...) or escaped punctuation as one byte.
+bool EscapedLiteral(char e, char* out) {
+  switch (e) {
+    case 'n': *out = '\n'; return true;
+    case 't': *out = '\t'; return true;
+    case 'r': *out = '\r'; return true;
+    case 'f': *out = '\f'; return true;
+    case 'v': *out = '\v'; return true;
+    case 'a': *out = '\a'; return true;
+    default:
+      if (IsPunct(static_cast<unsigned char>(e))) {
+        *out = e;
+        return true;
+      }
+      return false;
+  }
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string_view p) : p_(p) {}
+
+  // Parses `[...]` at p_[i] (i at '['); sets i past ']'.
+  bool ParseBracket(size_t& i, Class* cls) {
+    ++i;
+    bool negate = false;
+    if (i < p_.size() && p_[i] == '^') negate = true, ++i;
+    Class set{};
+    bool first = true;
+    while (i < p_.size() && (p_[i] != ']' || first)) {
+      first = false;
+      int lo;
+      if (p_[i] == '\\') {
+        if (i + 1 >= p_.size()) return false;
+        Class perl;
+        if (PerlClass(p_[i + 1], &perl)) {
+          for (int c = 0; c < 256; ++c) set[c] = set[c] || perl[c];
+          i += 2;
+          continue;
+        }
+        char lit;
+        if (!EscapedLiteral(p_[i + 1], &lit)) return false;
+        lo = static_cast<unsigned char>(lit);
+        i += 2;
+      } else if (p_[i] == '[' && i + 1 < p_.size() && p_[i + 1] == ':') {
+        return false;  // [:alpha:]
+      } else {
+        lo = static_cast<unsigned char>(p_[i]);
+        if (lo >= 0x80) return false;
+        ++i;
+      }
+      int hi = lo;
+      if (i + 1 < p_.size() && p_[i] == '-' && p_[i + 1] != ']') {
+        ++i;
+        if (p_[i] == '\\') {
+          char lit;
+          if (i + 1 >= p_.size() || !EscapedLiteral(p_[i + 1], &lit)) return false;
+          hi = static_cast<unsigned char>(lit);
+          i += 2;
+        } else {
+          hi = static_cast<unsigned char>(p_[i]);
+          if (hi >= 0x80) return false;
+          ++i;
+        }
+        if (hi < lo) return false;
+      }
+      for (int c = lo; c <= hi; ++c) set[c] = true;
+    }
+    if (i >= p_.size()) return false;
+    ++i;  // ']'
+    if (negate) {
+      // In UTF-8 mode RE2 matches any character not listed; on ASCII lines
+      // that is every byte below 0x80 not in the set.
+      for (int c = 0; c < 256; ++c) set[c] = !set[c];
+    }
+    for (int c = 0x80; c < 256; ++c) set[c] = false;  // lines with such bytes go to RE2
+    *cls = set;
+    return true;
+  }
+
+  // Parses a quantifier at p_[i], if any. Returns false on one outside the subset.
+  bool ParseQuantifier(size_t& i, uint32_t* min, uint32_t* max, bool* present) {
+    *present = false;
+    if (i >= p_.size()) return true;
+    const char c = p_[i];
+    if (c == '+') {
+      *min = 1, *max = kInfinite, ++i;
+    } else if (c == '*') {
+      *min = 0, *max = kInfinite, ++i;
+    } else if (c == '?') {
+      *min = 0, *max = 1, ++i;
+    } else if (c == '{') {
+      size_t j = i + 1;
+      auto number = [&](uint32_t* out) {
+        size_t start = j;
+        uint64_t v = 0;
+        while (j < p_.size() && p_[j] >= '0' && p_[j] <= '9' && v < 100000) v = v * 10 + (p_[j++] - '0');
+        *out = static_cast<uint32_t>(v);
+        return j > start;
+      };
+      uint32_t lo = 0, hi = 0;
+      if (!number(&lo)) return false;  // RE2 would read `{` literally; keep it simple
+      if (j < p_.size() && p_[j] == '}') {
+        hi = lo;
+      } else if (j < p_.size() && p_[j] == ',') {
+        ++j;
+        if (j < p_.size() && p_[j] == '}') {
+          hi = kInfinite;
+        } else if (!number(&hi) || hi < lo) {
+          return false;
+        }
+        if (j >= p_.size() || p_[j] != '}') return false;
+      } else {
+        return false;
+      }
+      i = j + 1;
+      *min = lo, *max = hi;
+    } else {
+      return true;
+    }
+    *present = true;
+    if (i < p_.size() && (p_[i] == '?' || p_[i] == '+')) return false;  // non-greedy
+    return true;
+  }
+
+  std::string_view p_;
+};
+
+}  // namespace
+
+bool IsAscii(std::string_view text) {
+  const char* p = text.data();
+  size_t n = text.size();
+  uint64_t acc = 0;
+  while (n >= 32) {  // four words a step: the compiler makes it SIMD
+    uint64_t w[4];
+    std::memcpy(w, p, 32);
+    acc |= w[0] | w[1] | w[2] | w[3];
+    p += 32, n -= 32;
+  }
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    acc |= w;
+    p += 8, n -= 8;
+  }
+  while (n > 0) acc |= static_cast<unsigned char>(*p++), --n;
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+std::unique_ptr<OnePassMatcher> OnePassMatcher::TryCompile(std::string_view p) {
+  auto m = std::unique_ptr<OnePassMatcher>(new OnePassMatcher());
+  Parser parser(p);
+  if (p.empty() || p[0] != '^') return nullptr;
+  size_t i = 1;
+  std::vector<int> open;  // group numbers; 0 for non-capturing
+  auto add_class = [&](const Class& cls) {
+    m->classes_.push_back(cls);
+    return static_cast<uint16_t>(m->classes_.size() - 1);
+  };
+  // Adds one atom (a byte or a class), with its quantifier.
+  auto add_atom = [&](const Class& cls, int literal) -> bool {
+    uint32_t min = 1, max = 1;
+    bool quantified = false;
+    if (!parser.ParseQuantifier(i, &min, &max, &quantified)) return false;
+    if (!quantified && literal >= 0) {
+      if (m->steps_.empty() || m->steps_.back().op != Step::kLiteral) m->steps_.push_back(Step{Step::kLiteral});
+      m->steps_.back().literal.push_back(static_cast<char>(literal));
+      return true;
+    }
+    Step s{Step::kRepeat};
+    s.cls = add_class(cls);
+    s.min = min, s.max = max;
+    m->steps_.push_back(std::move(s));
+    return true;
+  };
+  while (i < p.size()) {
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c >= 0x80) return nullptr;
+    if (c == '(') {
+      int group = 0;
+      if (p.substr(i, 4) == "(?P<" || (p.substr(i, 3) == "(?<" )) {
+        const size_t close = p.find('>', i);
+        if (close == std::string_view::npos) return nullptr;
+        group = ++m->groups_;
+        i = close + 1;
+      } else if (p.substr(i, 3) == "(?:") {
+        i += 3;
+      } else if (p.substr(i, 2) == "(?") {
+        return nullptr;  // flags
+      } else {
+        group = ++m->groups_;
+        ++i;
+      }
+      open.push_back(group);
+      if (group) {
+        Step s{Step::kOpen};
+        s.group = group;
+        m->steps_.push_back(std::move(s));
+      }
+      continue;
+    }
+    if (c == ')') {
+      if (open.empty()) return nullptr;
+      const int group = open.back();
+      open.pop_back();
+      ++i;
+      if (i < p.size() && (p[i] == '?' || p[i] == '*' || p[i] == '+' || p[i] == '{')) return nullptr;
+      if (group) {
+        Step s{Step::kClose};
+        s.group = group;
+        m->steps_.push_back(std::move(s));
+      }
+      continue;
+    }
+    if (c == '|' || c == '^' || c == '*' || c == '+' || c == '?' || c == '{') return nullptr;
+    if (c == '$') {
+      if (i + 1 != p.size() || !open.empty()) return nullptr;
+      m->steps_.push_back(Step{Step::kEnd});
+      ++i;
+      continue;
+    }
+    Class cls{};
+    if (c == '.') {
+      for (int b = 0; b < 0x80; ++b) cls[b] = b != '\n';
+      ++i;
+      if (!add_atom(cls, -1)) return nullptr;
+    } else if (c == '[') {
+      if (!parser.ParseBracket(i, &cls)) return nullptr;
+      if (!add_atom(cls, -1)) return nullptr;
+    } else if (c == '\\') {
+      if (i + 1 >= p.size()) return nullptr;
+      const char e = p[i + 1];
+      i += 2;
+      if (PerlClass(e, &cls)) {
+        for (int b = 0x80; b < 256; ++b) cls[b] = false;
+        if (!add_atom(cls, -1)) return nullptr;
+      } else {
+        char lit;
+        if (!EscapedLiteral(e, &lit)) return nullptr;
+        cls[static_cast<unsigned char>(lit)] = true;
+        if (!add_atom(cls, static_cast<unsigned char>(lit))) return nullptr;
+      }
+    } else {
+      cls[c] = true;
+      ++i;
+      if (!add_atom(cls, c)) return nullptr;
+    }
+  }
+  if (!open.empty() || m->groups_ >= 64) return nullptr;
+  for (Step& st : m->steps_) {
+    if (st.op == Step::kRepeat) st.table = m->classes_[st.cls].data();
+  }
+
+  // One-pass check: after each repetition, what must come next is never in
+  // the repeated class, unless nothing more must come at all.
+  for (size_t s = 0; s < m->steps_.size(); ++s) {
+    if (m->steps_[s].op != Step::kRepeat) continue;
+    const Class& mine = m->classes_[m->steps_[s].cls];
+    Class next{};
+    bool nullable = true, at_end = false;
+    for (size_t t = s + 1; t < m->steps_.size() && nullable; ++t) {
+      const Step& st = m->steps_[t];
+      if (st.op == Step::kLiteral) {
+        next[static_cast<unsigned char>(st.literal[0])] = true;
+        nullable = false;
+      } else if (st.op == Step::kRepeat) {
+        const Class& other = m->classes_[st.cls];
+        for (int b = 0; b < 256; ++b) next[b] = next[b] || other[b];
+        if (st.min > 0) nullable = false;
+      } else if (st.op == Step::kEnd) {
+        at_end = true;
+        nullable = false;
+      }
+    }
+    (void)at_end;
+    if (nullable) continue;
+    for (int b = 0; b < 256; ++b) {
+      if (mine[b] && next[b]) return nullptr;
+    }
+  }
+  return m;
+}
+
+bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const {
+  const char* const base = text.data();
+  const size_t n = text.size();
+  size_t pos = 0;
+  size_t open_at[64];
+  for (const Step& s : steps_) {
+    switch (s.op) {
+      case Step::kLiteral: {
+        const size_t len = s.literal.size();
+        if (n - pos < len) return false;
+        const char* lit = s.literal.data();
+        const char* at = base + pos;
+        if (at[0] != lit[0]) return false;  // most mismatches end here, without a call
+        if (std::memcmp(at, lit, len) != 0) return false;
+        pos += len;
+        break;
+      }
+      case Step::kRepeat: {
+        const bool* cls = s.table;
+        const size_t start = pos;
+        const size_t limit = s.max == kInfinite ? n : std::min(n, pos + s.max);
+        while (pos < limit && cls[static_cast<unsigned char>(base[pos])]) ++pos;
+        if (pos - start < s.min) return false;
+        break;
+      }
+      case Step::kOpen:
+        if (s.group < 64) open_at[s.group] = pos;
+        break;
+      case Step::kClose:
+        caps[s.group] = std::string_view(base + (s.group < 64 ? open_at[s.group] : pos),
+                                         pos - (s.group < 64 ? open_at[s.group] : pos));
+        break;
+      case Step::kEnd:
+        if (pos != n) return false;
+        break;
+    }
+  }
+  caps[0] = std::string_view(base, pos);
+  return true;
+}
+
+std::string RequiredLiteral(std::string_view p) {
+  // Conservative: only the top level of a pattern without alternation or
+  // flags; a group, class or escape ends a run of literal characters, and a
+  // quantified character is dropped from its run.
+  if (p.find('|') != std::string_view::npos) return {};
+  for (size_t at = p.find("(?"); at != std::string_view::npos; at = p.find("(?", at + 2)) {
+    if (at > 0 && p[at - 1] == '\\') continue;
+    const std::string_view rest = p.substr(at + 2);
+    if (!(rest.starts_with("P<") || rest.starts_with("<") || rest.starts_with(":"))) return {};  // flags
+  }
+  std::string best, run;
+  auto end_run = [&] {
+    if (run.size() > best.size()) best = run;
+    run.clear();
+  };
+  size_t i = 0;
+  while (i < p.size()) {
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c == '(') {
+      end_run();
+      int depth = 0;
+      for (; i < p.size(); ++i) {  // skip the group, with classes and escapes inside
+        if (p[i] == '\\') {
+          ++i;
+        } else if (p[i] == '[') {
+          ++i;
+          if (i < p.size() && p[i] == '^') ++i;
+          if (i < p.size() && p[i] == ']') ++i;
+          while (i < p.size() && p[i] != ']') i += p[i] == '\\' ? 2 : 1;
+        } else if (p[i] == '(') {
+          ++depth;
+        } else if (p[i] == ')' && --depth == 0) {
+          break;
+        }
+      }
+      ++i;
+      continue;
+    }
+    if (c == '[') {
+      end_run();
+      ++i;
+      if (i < p.size() && p[i] == '^') ++i;
+      if (i < p.size() && p[i] == ']') ++i;
+      while (i < p.size() && p[i] != ']') i += p[i] == '\\' ? 2 : 1;
+      ++i;
+      continue;
+    }
+    int literal = -1;
+    size_t next = i + 1;
+    if (c == '\\' && i + 1 < p.size()) {
+      char lit;
+      if (IsPunct(static_cast<unsigned char>(p[i + 1])) && EscapedLiteral(p[i + 1], &lit)) literal = lit;
+      next = i + 2;
+    } else if (c < 0x80 && (IsWord(c) || c == ' ' || (IsPunct(c) && !std::strchr(".^$*+?{}()[]|\\", c)))) {
+      literal = c;
+    }
+    if (literal < 0) {
+      end_run();
+      i = next;
+      continue;
+    }
+    const char q = next < p.size() ? p[next] : '\0';
+    if (q == '?' || q == '*' || q == '{') {
+      end_run();  // the character may be absent
+    } else if (q == '+') {
+      run.push_back(static_cast<char>(literal));
+      end_run();
+    } else {
+      run.push_back(static_cast<char>(literal));
+    }
+    i = next;
+  }
+  end_run();
+  return best;
+}
+
+}  // namespace tailtrack

@@ -1,0 +1,99 @@
+#include "rules/matcher.h"
+
+#include <gtest/gtest.h>
+#include <re2/re2.h>
+
+#include <random>
+
+namespace tailtrack {
+namespace {
+
+const char* kPatterns[] = {
+    R"(^(?P<ts>\S+) INFO order completed order_id=(?P<order_id>\S+) user_id=(?P<user_id>\S+) total=(?P<total>[0-9.]+) currency=(?P<currency>[A-Z]{3}))",
+    R"(^(?P<a>\d+)-(?P<b>[a-z]*)X?(?P<c>[0-9]{2,4})$)",
+    R"(^\[(?P<time>[^\]]+)\] \[(?P<level>\w+)\] (?P<msg>.*)$)",
+    R"re(^(\S+) (\S*) "([^"]*)")re",
+    R"(^a+)",
+    R"(^(?:ab)(c))",
+};
+
+// Lines near the patterns: mutations of matching lines.
+std::vector<std::string> Lines() {
+  std::vector<std::string> base = {
+      "2026-01-20T06:30:00.123Z INFO order completed order_id=ord_456 user_id=user_123 total=99.99 currency=USD",
+      "2026-01-20T06:30:00.123Z INFO order completed order_id=ord_456 user_id=user_123 total=99.99 currency=US",
+      "123-abcX12", "123-abc12", "123-X1234", "7-ab", "7-X12345", "[Sun Dec 04 04:47:44 2005] [error] mod_jk child",
+      "host - \"GET / HTTP/1.1\" 200", "a b \"c", "aaab", "abc", "", " ",
+  };
+  std::mt19937 rng(7);
+  const std::string alphabet = "ab xXc-[]\"\\019._=QZ";
+  std::vector<std::string> lines = base;
+  for (int i = 0; i < 3000; ++i) {
+    std::string s = base[rng() % base.size()];
+    const int edits = 1 + rng() % 3;
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = s.empty() ? 0 : rng() % (s.size() + 1);
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0: s.insert(s.begin() + pos, c); break;
+        case 1: if (pos < s.size()) s.erase(pos, 1); break;
+        default: if (pos < s.size()) s[pos] = c; break;
+      }
+    }
+    lines.push_back(s);
+  }
+  return lines;
+}
+
+TEST(OnePassMatcher, FindsExactlyWhatRe2FindsOnAsciiLines) {
+  const auto lines = Lines();
+  for (const char* pattern : kPatterns) {
+    RE2 re(pattern);
+    ASSERT_TRUE(re.ok()) << pattern;
+    auto fast = OnePassMatcher::TryCompile(pattern);
+    ASSERT_NE(fast, nullptr) << pattern;
+    const int n = 1 + re.NumberOfCapturingGroups();
+    ASSERT_EQ(fast->groups() + 1, n);
+    std::vector<re2::StringPiece> want(n);
+    std::vector<std::string_view> got(n);
+    for (const auto& line : lines) {
+      const bool w = re.Match(line, 0, line.size(), RE2::UNANCHORED, want.data(), n);
+      const bool g = fast->Match(line, got.data());
+      ASSERT_EQ(g, w) << pattern << "\n" << line;
+      if (!w) continue;
+      for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(got[i], std::string_view(want[i].data(), want[i].size())) << pattern << " group " << i << "\n" << line;
+        EXPECT_EQ(got[i].data(), want[i].data());
+      }
+    }
+  }
+}
+
+TEST(OnePassMatcher, LeavesPatternsOutsideTheSubsetToRe2) {
+  for (const char* p : {"no anchor", "^a|b", "^(?i)abc", "^.*x", "^\\S+\\S", "^(a)?b", "^a+?", "^(?:x y)+",
+                        "^\\bword", "^é", "^[[:alpha:]]+", "^(\\S+)(?: (\\d+))?$"}) {
+    EXPECT_EQ(OnePassMatcher::TryCompile(p), nullptr) << p;
+  }
+}
+
+TEST(OnePassMatcher, AsciiCheckSeesAnyHighByte) {
+  EXPECT_TRUE(IsAscii(std::string(100, 'a')));
+  for (size_t at : {0, 7, 8, 31, 32, 63, 99}) {
+    std::string s(100, 'a');
+    s[at] = '\xC3';
+    EXPECT_FALSE(IsAscii(s)) << at;
+  }
+}
+
+TEST(RequiredLiteral, FindsTheLongestLiteralEveryMatchContains) {
+  EXPECT_EQ(RequiredLiteral(R"(^(?P<ts>\S+) INFO order completed order_id=(?P<order_id>\S+) user_id=)"),
+            " INFO order completed order_id=");
+  EXPECT_EQ(RequiredLiteral(R"(Accepted (?P<m>\S+) for)"), "Accepted ");
+  EXPECT_EQ(RequiredLiteral(R"(abcd?e)"), "abc");
+  EXPECT_EQ(RequiredLiteral(R"(foo|barbaz)"), "");
+  EXPECT_EQ(RequiredLiteral(R"((?i)hello)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(x\.y\[z)"), "x.y[z");
+}
+
+}  // namespace
+}  // namespace tailtrack

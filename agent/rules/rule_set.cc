@@ -1,0 +1,794 @@
+#include "rules/rule_set.h"
+
+#include <fmt/format.h>
+#include <re2/re2.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "core/clock.h"
+#include "event/json_writer.h"
+#include "rules/matcher.h"
+#include "rules/template.h"
+#include "rules/timestamp.h"
+
+namespace tailtrack {
+namespace {
+
+constexpr std::string_view kLibrary = "\"library\":{\"name\":\"tailtrack\",\"version\":\"" TAILTRACK_VERSION "\"}";
+
+uint32_t Fnv1a32(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+
+
+bool IsTextual(const SourceConfig& s) {
+  return s.format == Format::kText || ((s.format == Format::kCri || s.format == Format::kDocker) && s.inner == InnerFormat::kText);
+}
+
+// A node of a rule's event, compiled.
+struct Node {
+  enum Role : uint8_t { kOther, kType, kEvent, kUserId, kAnonymousId, kTimestamp, kContext };
+  TemplateNode::Kind kind = TemplateNode::Kind::kScalar;
+  Role role = kOther;
+  std::string key_json;  // `"key":`
+  std::string whole_json;  // a constant scalar: `"key":value`
+  ScalarTemplate scalar;
+  std::vector<Node> children;
+  std::unique_ptr<TimestampParser> iso;  // kTimestamp
+};
+
+struct CompiledCondition {
+  Condition::Kind kind;
+  VarRef var;
+  std::string value;
+  std::vector<std::string> values;
+  std::unique_ptr<RE2> re;
+  bool exists = true;
+};
+
+struct CompiledRule {
+  std::string name;
+  uint32_t hash = 0;
+  std::unique_ptr<RE2> re;
+  std::unique_ptr<OnePassMatcher> fast;
+  std::string literal;  // required literal, when there is no fast matcher
+  int ncaps = 0;        // 1 + groups
+  bool has_field = false;
+  VarRef field;
+  std::vector<CompiledCondition> when;
+  std::vector<Node> event;  // top-level fields
+  bool has_timestamp = false, has_context = false;
+  bool continue_matching = false;
+};
+
+struct SourceState {
+  std::string name;
+  Format format = Format::kText;
+  InnerFormat inner = InnerFormat::kText;
+  const date::time_zone* zone = nullptr;
+  std::vector<uint32_t> rules;
+};
+
+class RuleSetImpl final : public RuleSet {
+ public:
+  explicit RuleSetImpl(const Config& config);
+  void Map(const LineContext& line, EventSink& sink) override;
+  const RuleStats& stats() const override { return stats_; }
+
+ private:
+  void CompileRule(const Config& config, size_t index);
+  Node CompileNode(const std::string& file, const std::string& key, const TemplateNode& t, const Resolver& resolve,
+                   bool top);
+
+  bool MatchRule(CompiledRule& rule, Scope& scope, bool* ascii_known, bool* ascii);
+  bool Holds(const CompiledCondition& c, const Scope& scope);
+  void RenderRule(CompiledRule& rule, uint32_t index, const Scope& scope, const LineContext& line, EventSink& sink);
+  bool RenderNode(const Node& node, const Scope& scope, std::string& out);
+  bool RenderMap(const Node& node, const Scope& scope, std::string& out, bool library);
+  void RenderTimestamp(const Node& node, const Scope& scope, const LineContext& line, std::string& out);
+  void MapReadyMade(const SourceState& src, const LineContext& line, simdjson::dom::element root, EventSink& sink);
+  void AppendMessageId(std::string& out, const LineContext& line, uint32_t rule_hash);
+  void AppendTime(std::string& out, int64_t ms);
+  bool ParseJson(std::string_view text, simdjson::dom::parser& parser, simdjson::dom::element* root);
+  void Finish(const LineContext& line, EventSink& sink, std::string_view invalid_reason);
+
+  std::vector<SourceState> sources_;
+  std::vector<CompiledRule> rules_;
+  RuleStats stats_;
+  std::string host_;
+  uint64_t socket_prefix_ = 0;
+  uint64_t socket_counter_ = 0;
+
+  // Scratch, reused from line to line.
+  std::vector<std::string_view> caps_;
+  std::vector<re2::StringPiece> pieces_;
+  std::string event_;
+  std::string text_;
+  std::string field_buf_;
+  std::string repaired_;
+  std::string reason_;
+  simdjson::dom::parser parser_;
+  simdjson::dom::parser envelope_parser_;
+  simdjson::dom::parser aux_parser_;
+  TimestampParser event_time_;  // format: event timestamps
+};
+
+RuleSetImpl::RuleSetImpl(const Config& config) {
+  const std::string& file = config.path;
+  for (const SourceConfig& s : config.sources) {
+    SourceState st;
+    st.name = s.name;
+    st.format = s.format;
+    st.inner = s.inner;
+    try {
+      st.zone = LocateZone(s.timezone);
+    } catch (const std::exception&) {
+      throw ConfigError(file, s.timezone_mark.line ? s.timezone_mark : s.mark,
+                        fmt::format("unknown time zone \"{}\" (an IANA name such as Europe/Berlin, or UTC)", s.timezone));
+    }
+    sources_.push_back(std::move(st));
+  }
+  for (size_t i = 0; i < config.rules.size(); ++i) CompileRule(config, i);
+  stats_.matched.assign(rules_.size(), 0);
+  stats_.unmatched.assign(sources_.size(), 0);
+  stats_.not_json.assign(sources_.size(), 0);
+
+  int max_caps = 1;
+  for (const auto& r : rules_) max_caps = std::max(max_caps, r.ncaps);
+  caps_.resize(max_caps);
+  pieces_.resize(max_caps);
+  event_.reserve(2 * kMaxEventBytes);
+
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) == 0) host_ = host;
+  std::random_device rd;
+  socket_prefix_ = (uint64_t{rd()} << 32) ^ rd();
+}
+
+void RuleSetImpl::CompileRule(const Config& config, size_t index) {
+  const std::string& file = config.path;
+  const RuleConfig& rc = config.rules[index];
+  CompiledRule rule;
+  rule.name = rc.name.empty() ? fmt::format("rule-{}", index + 1) : rc.name;
+  rule.hash = Fnv1a32(rule.name);
+  rule.continue_matching = rc.continue_matching;
+  const std::string quoted = fmt::format("\"{}\"", rule.name);
+
+  // Sources.
+  std::vector<uint32_t> applies;
+  if (rc.sources.empty()) {
+    for (uint32_t s = 0; s < sources_.size(); ++s) {
+      if (sources_[s].format != Format::kEvent) applies.push_back(s);
+    }
+  } else {
+    for (size_t k = 0; k < rc.sources.size(); ++k) {
+      const Mark mark = k < rc.source_marks.size() ? rc.source_marks[k] : rc.mark;
+      const auto s = config.FindSource(rc.sources[k]);
+      if (!s) throw ConfigError(file, mark, fmt::format("unknown source \"{}\" in rule {}", rc.sources[k], quoted));
+      if (sources_[*s].format == Format::kEvent) {
+        throw ConfigError(file, mark,
+                          fmt::format("rule {} applies to source \"{}\", whose format is event: ready-made events "
+                                      "are not mapped by rules",
+                                      quoted, rc.sources[k]));
+      }
+      applies.push_back(static_cast<uint32_t>(*s));
+    }
+  }
+  const SourceConfig* text_source = nullptr;
+  for (uint32_t s : applies) {
+    if (IsTextual(config.sources[s]) && !text_source) text_source = &config.sources[s];
+  }
+
+  // Regex.
+  std::vector<std::string> capture_names;
+  std::map<std::string, int> named;
+  if (!rc.regex.empty()) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    rule.re = std::make_unique<RE2>(rc.regex, options);
+    if (!rule.re->ok()) {
+      throw ConfigError(file, rc.regex_mark, fmt::format("bad regex in rule {}: {}", quoted, rule.re->error()));
+    }
+    rule.ncaps = 1 + rule.re->NumberOfCapturingGroups();
+    named = rule.re->NamedCapturingGroups();
+    for (const auto& [name, _] : named) capture_names.push_back(name);
+    rule.fast = OnePassMatcher::TryCompile(rc.regex);
+    if (rule.fast && rule.fast->groups() + 1 != rule.ncaps) rule.fast.reset();
+    if (!rule.fast) rule.literal = RequiredLiteral(rc.regex);
+    if (rule.literal.size() < 3) rule.literal.clear();
+  }
+
+  const Resolver resolve = [&](const std::string& name, Mark mark) -> VarRef {
+    VarRef v;
+    v.name = name;
+    if (name == "_line") v.kind = VarRef::kLine;
+    else if (name == "_source") v.kind = VarRef::kSource;
+    else if (name == "_path") v.kind = VarRef::kPath;
+    else if (name == "_offset") v.kind = VarRef::kOffset;
+    else if (name == "_host") v.kind = VarRef::kHost;
+    else if (auto it = named.find(name); it != named.end()) v.kind = VarRef::kCapture, v.capture = it->second;
+    else {
+      if (text_source) {
+        std::string known;
+        for (const auto& n : capture_names) known += (known.empty() ? "" : ", ") + n;
+        if (rc.regex.empty()) {
+          throw ConfigError(file, mark,
+                            fmt::format("variable \"{}\" is not defined: rule {} has no regex, and its source \"{}\" "
+                                        "is text (built-ins: _line, _source, _path, _offset, _host)",
+                                        name, quoted, text_source->name));
+        }
+        throw ConfigError(file, mark,
+                          fmt::format("variable \"{}\" is not a named capture of the regex of rule {} (captures: {}; "
+                                      "built-ins: _line, _source, _path, _offset, _host)",
+                                      name, quoted, known.empty() ? "none" : known));
+      }
+      v.kind = VarRef::kJsonPath;
+      size_t start = 0;
+      while (true) {
+        const size_t dot = name.find('.', start);
+        v.path.push_back(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+      }
+    }
+    return v;
+  };
+
+  if (!rc.field.empty()) {
+    if (rc.regex.empty()) throw ConfigError(file, rc.field_mark, fmt::format("\"field\" of rule {} needs a \"regex\"", quoted));
+    if (text_source) {
+      throw ConfigError(file, rc.field_mark,
+                        fmt::format("\"field\" applies to JSON lines, but rule {} applies to text source \"{}\"",
+                                    quoted, text_source->name));
+    }
+    named.clear();  // the field is a path into the JSON, not a capture
+    rule.field = resolve(rc.field, rc.field_mark);
+    named = rule.re->NamedCapturingGroups();
+    rule.has_field = true;
+  }
+
+  for (const Condition& c : rc.when) {
+    CompiledCondition cc;
+    cc.kind = c.kind;
+    cc.var = resolve(c.var, c.mark);
+    cc.value = c.value;
+    cc.values = c.values;
+    cc.exists = c.exists;
+    if (c.kind == Condition::Kind::kRegex) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      cc.re = std::make_unique<RE2>(c.value, options);
+      if (!cc.re->ok()) {
+        throw ConfigError(file, c.mark,
+                          fmt::format("bad regex for \"{}\" in rule {}: {}", c.var, quoted, cc.re->error()));
+      }
+    }
+    rule.when.push_back(std::move(cc));
+  }
+
+  // Event.
+  const Mark event_mark = rc.event.mark.line ? rc.event.mark : rc.mark;
+  if (rc.event.kind != TemplateNode::Kind::kMap) {
+    throw ConfigError(file, event_mark, fmt::format("the event of rule {} must be a map of fields", quoted));
+  }
+  const TemplateNode* type = nullptr;
+  bool has_event = false, has_id = false;
+  for (const auto& [key, child] : rc.event.entries) {
+    if (key == "messageId") {
+      throw ConfigError(file, child.mark, "messageId is made by tailtrack (deterministic per line); a rule cannot set it");
+    }
+    if (key == "type") type = &child;
+    if (key == "event") has_event = true;
+    if (key == "userId" || key == "anonymousId") has_id = true;
+    if ((key == "timestamp" || key == "type" || key == "event" || key == "userId" || key == "anonymousId") &&
+        child.kind != TemplateNode::Kind::kScalar) {
+      throw ConfigError(file, child.mark, fmt::format("\"{}\" must be a single value, not a map or list", key));
+    }
+    if (key == "context") {
+      if (child.kind != TemplateNode::Kind::kMap) throw ConfigError(file, child.mark, "\"context\" must be a map");
+      for (const auto& [ckey, cchild] : child.entries) {
+        if (ckey == "library") {
+          throw ConfigError(file, cchild.mark, "context.library is set by tailtrack; a rule cannot set it");
+        }
+      }
+    }
+    Node node = CompileNode(file, key, child, resolve, true);
+    if (node.role == Node::kTimestamp) rule.has_timestamp = true;
+    if (node.role == Node::kContext) rule.has_context = true;
+    rule.event.push_back(std::move(node));
+  }
+  if (!type) throw ConfigError(file, event_mark, fmt::format("the event of rule {} has no \"type\" (track, page or identify)", quoted));
+  if (TemplateVariables(type->text).empty()) {
+    if (type->text != "track" && type->text != "page" && type->text != "identify") {
+      throw ConfigError(file, type->mark,
+                        fmt::format("type \"{}\" is not one the collector takes: track, page or identify", type->text));
+    }
+    if (type->text == "track" && !has_event) {
+      throw ConfigError(file, event_mark, fmt::format("the track event of rule {} has no \"event\" (its name)", quoted));
+    }
+  }
+  if (!has_id) {
+    throw ConfigError(file, event_mark,
+                      fmt::format("the event of rule {} has neither \"userId\" nor \"anonymousId\"; the collector "
+                                  "needs one",
+                                  quoted));
+  }
+
+  const auto rule_index = static_cast<uint32_t>(rules_.size());
+  for (uint32_t s : applies) sources_[s].rules.push_back(rule_index);
+  rules_.push_back(std::move(rule));
+}
+
+Node RuleSetImpl::CompileNode(const std::string& file, const std::string& key, const TemplateNode& t,
+                              const Resolver& resolve, bool top) {
+  Node node;
+  node.kind = t.kind;
+  json::AppendString(node.key_json, key);
+  node.key_json.push_back(':');
+  if (top) {
+    if (key == "type") node.role = Node::kType;
+    else if (key == "event") node.role = Node::kEvent;
+    else if (key == "userId") node.role = Node::kUserId;
+    else if (key == "anonymousId") node.role = Node::kAnonymousId;
+    else if (key == "timestamp") node.role = Node::kTimestamp;
+    else if (key == "context") node.role = Node::kContext;
+  }
+  switch (t.kind) {
+    case TemplateNode::Kind::kScalar:
+      node.scalar = CompileScalar(t, file, resolve);
+      if (node.scalar.constant && !node.scalar.constant_json.empty() && !top) {
+        node.whole_json = node.key_json + node.scalar.constant_json;
+      }
+      if (node.role == Node::kTimestamp) node.iso = std::make_unique<TimestampParser>();
+      break;
+    case TemplateNode::Kind::kMap:
+      for (const auto& [k, child] : t.entries) node.children.push_back(CompileNode(file, k, child, resolve, false));
+      break;
+    case TemplateNode::Kind::kList:
+      for (const auto& item : t.items) node.children.push_back(CompileNode(file, "", item, resolve, false));
+      break;
+  }
+  return node;
+}
+
+bool RuleSetImpl::ParseJson(std::string_view text, simdjson::dom::parser& parser, simdjson::dom::element* root) {
+  if (!json::IsValidUtf8(text)) {
+    json::RepairUtf8(text, repaired_);
+    text = repaired_;
+  }
+  auto r = parser.parse(text.data(), text.size(), true);
+  if (r.error()) return false;
+  *root = r.value_unsafe();
+  return true;
+}
+
+void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
+  if (line.source >= sources_.size() || line.line.empty()) return;
+  const SourceState& src = sources_[line.source];
+  Scope scope;
+  scope.line = line.line;
+  scope.source_name = src.name;
+  scope.path = line.path;
+  scope.offset = line.offset;
+  scope.host = host_;
+  scope.zone = src.zone;
+  scope.aux_parser = &aux_parser_;
+
+  Format format = src.format;
+  if (format == Format::kCri || format == Format::kDocker) {
+    // The envelope: the payload becomes the line the rules see.
+    std::string_view inner;
+    if (format == Format::kCri) {
+      // TIME STREAM P|F MESSAGE
+      size_t p = 0;
+      for (int field = 0; field < 3; ++field) {
+        p = scope.line.find(' ', p);
+        if (p == std::string_view::npos) break;
+        ++p;
+      }
+      if (p == std::string_view::npos) {
+        ++stats_.not_json[line.source];
+        return;
+      }
+      inner = scope.line.substr(p);
+    } else {
+      simdjson::dom::element env;
+      std::string_view log;
+      if (!ParseJson(scope.line, envelope_parser_, &env) || !env.is_object() ||
+          env["log"].get_string().get(log) != simdjson::SUCCESS) {
+        ++stats_.not_json[line.source];
+        return;
+      }
+      if (!log.empty() && log.back() == '\n') log.remove_suffix(1);
+      if (!log.empty() && log.back() == '\r') log.remove_suffix(1);
+      inner = log;
+    }
+    if (inner.empty()) return;
+    scope.line = inner;
+    format = src.inner == InnerFormat::kJson ? Format::kJson : Format::kText;
+  }
+
+  if (format == Format::kJson || format == Format::kEvent) {
+    simdjson::dom::element root;
+    if (!ParseJson(scope.line, parser_, &root) || !root.is_object()) {
+      ++stats_.not_json[line.source];
+      return;
+    }
+    if (format == Format::kEvent) {
+      MapReadyMade(src, line, root, sink);
+      return;
+    }
+    scope.has_json = true;
+    scope.json = root;
+  }
+
+  bool matched = false, ascii_known = false, ascii = false;
+  for (uint32_t r : src.rules) {
+    CompiledRule& rule = rules_[r];
+    if (!MatchRule(rule, scope, &ascii_known, &ascii)) continue;
+    matched = true;
+    ++stats_.matched[r];
+    RenderRule(rule, r, scope, line, sink);
+    if (!rule.continue_matching) break;
+  }
+  if (!matched) ++stats_.unmatched[line.source];
+}
+
+bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope, bool* ascii_known, bool* ascii) {
+  scope.captures = nullptr;
+  scope.ncaptures = 0;
+  if (rule.re) {
+    std::string_view subject = scope.line;
+    bool subject_is_line = true;
+    if (rule.has_field) {
+      const Value v = Lookup(rule.field, scope, field_buf_);
+      if (!TextOf(v, field_buf_, &subject)) return false;
+      subject_is_line = false;
+    }
+    bool ok;
+    bool is_ascii;
+    if (subject_is_line) {
+      if (!*ascii_known) *ascii = IsAscii(subject), *ascii_known = true;
+      is_ascii = *ascii;
+    } else {
+      is_ascii = IsAscii(subject);
+    }
+    if (rule.fast && is_ascii) {
+      ok = rule.fast->Match(subject, caps_.data());
+    } else {
+      if (!rule.literal.empty() && !memmem(subject.data(), subject.size(), rule.literal.data(), rule.literal.size())) {
+        return false;
+      }
+      ok = rule.re->Match(re2::StringPiece(subject.data(), subject.size()), 0, subject.size(), RE2::UNANCHORED,
+                          pieces_.data(), rule.ncaps);
+      if (ok) {
+        for (int i = 0; i < rule.ncaps; ++i) caps_[i] = std::string_view(pieces_[i].data(), pieces_[i].size());
+      }
+    }
+    if (!ok) return false;
+    scope.captures = caps_.data();
+    scope.ncaptures = rule.ncaps;
+  }
+  for (const CompiledCondition& c : rule.when) {
+    if (!Holds(c, scope)) return false;
+  }
+  return true;
+}
+
+bool RuleSetImpl::Holds(const CompiledCondition& c, const Scope& scope) {
+  const Value v = Lookup(c.var, scope, text_);
+  std::string_view text;
+  const bool present = TextOf(v, text_, &text);
+  switch (c.kind) {
+    case Condition::Kind::kExists: return present == c.exists;
+    case Condition::Kind::kEquals: return present && text == c.value;
+    case Condition::Kind::kIn:
+      if (!present) return false;
+      for (const auto& value : c.values) {
+        if (text == value) return true;
+      }
+      return false;
+    case Condition::Kind::kRegex:
+      return present && RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *c.re);
+  }
+  return false;
+}
+
+void RuleSetImpl::AppendMessageId(std::string& out, const LineContext& line, uint32_t rule_hash) {
+  // "tt-<16 hex file id>-<hex offset>-<8 hex rule>": at most 45 characters.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[80];
+  char* p = buf;
+  std::memcpy(p, "\"messageId\":\"tt-", 16);
+  p += 16;
+  uint64_t id = line.file_id, pos = line.offset;
+  if (id == 0) id = socket_prefix_, pos = ++socket_counter_;
+  for (int i = 15; i >= 0; --i, id >>= 4) p[i] = kHex[id & 15];
+  p += 16;
+  *p++ = '-';
+  char tmp[16];
+  int n = 0;
+  do {
+    tmp[n++] = kHex[pos & 15];
+    pos >>= 4;
+  } while (pos);
+  while (n > 0) *p++ = tmp[--n];
+  *p++ = '-';
+  uint32_t h = rule_hash;
+  for (int i = 7; i >= 0; --i, h >>= 4) p[i] = kHex[h & 15];
+  p += 8;
+  *p++ = '"';
+  out.append(buf, p - buf);
+}
+
+void RuleSetImpl::AppendTime(std::string& out, int64_t ms) {
+  char buf[24];
+  FormatIsoMillis(ms, buf);
+  out.push_back('"');
+  out.append(buf, 24);
+  out.push_back('"');
+}
+
+bool RuleSetImpl::RenderNode(const Node& node, const Scope& scope, std::string& out) {
+  switch (node.kind) {
+    case TemplateNode::Kind::kScalar: return node.scalar.Render(scope, out);
+    case TemplateNode::Kind::kMap: return RenderMap(node, scope, out, false);
+    case TemplateNode::Kind::kList: {
+      const size_t start = out.size();
+      out.push_back('[');
+      for (const Node& child : node.children) {
+        const size_t mark = out.size();
+        if (out.size() > start + 1) out.push_back(',');
+        if (!RenderNode(child, scope, out)) out.resize(mark);
+      }
+      if (out.size() == start + 1) {
+        out.resize(start);
+        return false;
+      }
+      out.push_back(']');
+      return true;
+    }
+  }
+  return false;
+}
+
+bool RuleSetImpl::RenderMap(const Node& node, const Scope& scope, std::string& out, bool library) {
+  const size_t start = out.size();
+  out.push_back('{');
+  for (const Node& child : node.children) {
+    const size_t mark = out.size();
+    if (out.size() > start + 1) out.push_back(',');
+    if (!child.whole_json.empty()) {  // a constant field: key and value in one go
+      out.append(child.whole_json);
+      continue;
+    }
+    out.append(child.key_json);
+    if (!RenderNode(child, scope, out)) out.resize(mark);
+  }
+  if (library) {
+    if (out.size() > start + 1) out.push_back(',');
+    out.append(kLibrary);
+  }
+  if (out.size() == start + 1) {
+    out.resize(start);
+    return false;
+  }
+  out.push_back('}');
+  return true;
+}
+
+void RuleSetImpl::RenderTimestamp(const Node& node, const Scope& scope, const LineContext& line, std::string& out) {
+  Value v;
+  const bool has = node.scalar.RenderText(scope, text_, &v);
+  int64_t ms = line.read_time_ms;
+  if (v.normalized_time) {
+    out.push_back('"');
+    out.append(text_);
+    out.push_back('"');
+    return;
+  }
+  if (!has) {
+    if (v.time_failed) ++stats_.timestamp_fallbacks;  // a timestamp filter could not read it
+  } else if (v.kind == Value::kInt || v.kind == Value::kDouble ||
+             ((v.kind == Value::kElement) && v.element.is_number())) {
+    // A number: Unix seconds, or milliseconds when it is too large to be seconds.
+    double x = v.kind == Value::kInt ? static_cast<double>(v.i) : v.kind == Value::kDouble ? v.d : double(v.element.get_double().value_unsafe());
+    if (v.kind == Value::kElement) {
+      if (v.element.is_int64()) x = static_cast<double>(v.element.get_int64().value_unsafe());
+      else if (v.element.is_uint64()) x = static_cast<double>(v.element.get_uint64().value_unsafe());
+    }
+    const double millis = x < 1e11 ? x * 1000 : x;
+    if (millis >= 0 && millis < 253402300800000.0) ms = static_cast<int64_t>(millis);
+    else ++stats_.timestamp_fallbacks;
+  } else if (!node.iso->Parse(text_, scope.zone, &ms)) {
+    ms = line.read_time_ms;
+    ++stats_.timestamp_fallbacks;
+  } else if (text_.size() == 24 && text_[10] == 'T' && text_[19] == '.' && text_[23] == 'Z') {
+    // Already in the wire format (and just parsed, so valid): copy it.
+    out.push_back('"');
+    out.append(text_);
+    out.push_back('"');
+    return;
+  }
+  AppendTime(out, ms);
+}
+
+void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope& scope, const LineContext& line,
+                             EventSink& sink) {
+  std::string& out = event_;
+  out.clear();
+  out.push_back('{');
+  AppendMessageId(out, line, rule.hash);
+  std::string_view type;
+  bool has_event = false, has_user = false, has_anon = false;
+  for (const Node& node : rule.event) {
+    const size_t mark = out.size();
+    out.push_back(',');
+    out.append(node.key_json);
+    const size_t value_at = out.size();
+    bool ok = true;
+    if (node.role == Node::kTimestamp) {
+      RenderTimestamp(node, scope, line, out);
+    } else if (node.role == Node::kContext) {
+      ok = RenderMap(node, scope, out, true);
+    } else {
+      ok = RenderNode(node, scope, out);
+    }
+    if (!ok) {
+      out.resize(mark);
+      continue;
+    }
+    const bool is_string = out[value_at] == '"';
+    switch (node.role) {
+      case Node::kType: type = std::string_view(out).substr(value_at); break;
+      case Node::kEvent: has_event = is_string; break;
+      case Node::kUserId: has_user = is_string; break;
+      case Node::kAnonymousId: has_anon = is_string; break;
+      default: break;
+    }
+  }
+  if (!rule.has_timestamp) {
+    out.append(",\"timestamp\":");
+    AppendTime(out, line.read_time_ms);
+  }
+  if (!rule.has_context) {
+    out.append(",\"context\":{");
+    out.append(kLibrary);
+    out.push_back('}');
+  }
+  out.push_back('}');
+
+  std::string_view reason;
+  const bool track = type == "\"track\"";
+  if (type.empty()) {
+    reason = "event without \"type\"";
+  } else if (!track && type != "\"page\"" && type != "\"identify\"") {
+    reason = "\"type\" is not track, page or identify";
+  } else if (track && !has_event) {
+    reason = "track event without \"event\"";
+  } else if (!has_user && !has_anon) {
+    reason = "event without \"userId\" or \"anonymousId\"";
+  }
+  Finish(line, sink, reason);
+}
+
+void RuleSetImpl::Finish(const LineContext& line, EventSink& sink, std::string_view reason) {
+  if (reason.empty() && event_.size() > kMaxEventBytes) {
+    reason_ = fmt::format("event of {} bytes is over the collector's limit of {} bytes", event_.size(), kMaxEventBytes);
+    reason = reason_;
+  }
+  if (!reason.empty()) {
+    ++stats_.invalid;
+    sink.OnInvalid(reason, event_, line);
+    return;
+  }
+  ++stats_.events;
+  sink.OnEvent(event_, line);
+}
+
+void RuleSetImpl::MapReadyMade(const SourceState& src, const LineContext& line, simdjson::dom::element root,
+                               EventSink& sink) {
+  std::string& out = event_;
+  out.clear();
+  out.push_back('{');
+  std::string_view reason;
+  std::string_view type, message_id;
+  bool has_event = false, has_user = false, has_anon = false, has_time = false, has_context = false;
+  const auto object = root.get_object().value_unsafe();
+  for (auto field : object) {
+    const std::string_view key = field.key;
+    const auto value = field.value;
+    std::string_view s;
+    const bool is_string = value.get_string().get(s) == simdjson::SUCCESS;
+    if (key == "messageId") {
+      if (!is_string || s.empty()) reason = "\"messageId\" is not a non-empty string";
+      else if (s.size() > 100) reason = "\"messageId\" is longer than 100 characters";
+      else message_id = s;
+      continue;  // written first, below
+    }
+    if (out.size() > 1) out.push_back(',');
+    json::AppendString(out, key);
+    out.push_back(':');
+    if (key == "timestamp") {
+      has_time = true;
+      int64_t ms = line.read_time_ms;
+      if (is_string) {
+        if (!event_time_.Parse(s, src.zone, &ms)) ms = line.read_time_ms, ++stats_.timestamp_fallbacks;
+      } else {
+        ++stats_.timestamp_fallbacks;
+      }
+      AppendTime(out, ms);
+      continue;
+    }
+    if (key == "context") {
+      has_context = true;
+      if (!value.is_object()) {
+        reason = "\"context\" is not an object";
+        json::AppendElement(out, value);
+        continue;
+      }
+      out.push_back('{');
+      const size_t start = out.size();
+      for (auto c : simdjson::dom::object(value)) {
+        if (c.key == "library") continue;
+        if (out.size() > start) out.push_back(',');
+        json::AppendString(out, c.key);
+        out.push_back(':');
+        json::AppendElement(out, c.value);
+      }
+      if (out.size() > start) out.push_back(',');
+      out.append(kLibrary);
+      out.push_back('}');
+      continue;
+    }
+    json::AppendElement(out, value);
+    if (key == "type") type = is_string ? s : "?";
+    if (key == "event") has_event = is_string && !s.empty();
+    if (key == "userId") has_user = is_string && !s.empty();
+    if (key == "anonymousId") has_anon = is_string && !s.empty();
+  }
+  if (!has_time) {
+    if (out.size() > 1) out.push_back(',');
+    out.append("\"timestamp\":");
+    AppendTime(out, line.read_time_ms);
+  }
+  if (!has_context) {
+    out.append(",\"context\":{");
+    out.append(kLibrary);
+    out.push_back('}');
+  }
+  out.push_back('}');
+  // messageId goes first: insert it (the event is small, and this path is the cold one).
+  text_.clear();
+  text_.push_back('{');
+  if (!message_id.empty()) {
+    text_.append("\"messageId\":");
+    json::AppendString(text_, message_id);
+  } else {
+    AppendMessageId(text_, line, Fnv1a32(""));
+  }
+  text_.push_back(',');
+  text_.append(out, 1);
+  out.swap(text_);
+
+  if (reason.empty()) {
+    if (type.empty()) reason = "event without \"type\"";
+    else if (type != "track" && type != "page" && type != "identify") reason = "\"type\" is not track, page or identify";
+    else if (type == "track" && !has_event) reason = "track event without \"event\"";
+    else if (!has_user && !has_anon) reason = "event without \"userId\" or \"anonymousId\"";
+  }
+  Finish(line, sink, reason);
+}
+
+}  // namespace
+
+std::unique_ptr<RuleSet> RuleSet::Compile(const Config& config) { return std::make_unique<RuleSetImpl>(config); }
+
+}  // namespace tailtrack

@@ -1,0 +1,358 @@
+#include "rules/rule_set.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "event/canonical.h"
+
+namespace tailtrack {
+namespace {
+
+TemplateNode Scalar(std::string text, int line = 0, int column = 0, bool plain = false) {
+  TemplateNode n;
+  n.text = std::move(text);
+  n.mark = Mark{line, column};
+  n.plain = plain;
+  return n;
+}
+
+TemplateNode MapNode(std::vector<std::pair<std::string, TemplateNode>> entries, int line = 0) {
+  TemplateNode n;
+  n.kind = TemplateNode::Kind::kMap;
+  n.entries = std::move(entries);
+  n.mark = Mark{line, 5};
+  return n;
+}
+
+SourceConfig Source(std::string name, Format format) {
+  SourceConfig s;
+  s.name = std::move(name);
+  s.format = format;
+  return s;
+}
+
+// A config with a text source "app", a json source "js", an event source "ev".
+Config Base() {
+  Config c;
+  c.path = "t.yaml";
+  c.sources = {Source("app", Format::kText), Source("js", Format::kJson), Source("ev", Format::kEvent)};
+  return c;
+}
+
+RuleConfig Rule(std::string name, std::string source, std::string regex, TemplateNode event) {
+  RuleConfig r;
+  r.name = std::move(name);
+  r.sources = {source};
+  r.source_marks = {Mark{3, 15}};
+  r.regex = std::move(regex);
+  r.regex_mark = Mark{4, 12};
+  r.event = std::move(event);
+  r.mark = Mark{2, 5};
+  return r;
+}
+
+TemplateNode Track(std::string user = "{{ user }}") {
+  return MapNode({{"type", Scalar("track", 6, 13)}, {"event", Scalar("Done", 7, 14)}, {"userId", Scalar(user, 8, 15)}}, 5);
+}
+
+std::string CompileError(const Config& c) {
+  try {
+    RuleSet::Compile(c);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+struct Collect : EventSink {
+  void OnEvent(std::string_view e, const LineContext&) override { events.emplace_back(e); }
+  void OnInvalid(std::string_view r, std::string_view, const LineContext&) override { invalid.emplace_back(r); }
+  std::vector<std::string> events, invalid;
+};
+
+std::vector<std::string> MapLines(const Config& c, uint32_t source, std::vector<std::string> lines,
+                                  std::vector<std::string>* invalid = nullptr, RuleStats* stats = nullptr) {
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  uint64_t offset = 0;
+  for (const auto& l : lines) {
+    LineContext ctx;
+    ctx.line = l;
+    ctx.source = source;
+    ctx.file_id = 42;
+    ctx.offset = offset;
+    ctx.read_time_ms = 1768890600000;
+    offset += l.size() + 1;
+    rules->Map(ctx, sink);
+  }
+  if (invalid) *invalid = sink.invalid;
+  if (stats) *stats = rules->stats();
+  std::vector<std::string> out;
+  for (const auto& e : sink.events) {
+    std::string canon;
+    json::CanonicalEvent(e, false, &canon);
+    out.push_back(canon);
+  }
+  return out;
+}
+
+// --- Errors a user can make, each pinned to FILE:LINE:COLUMN ---
+
+TEST(RuleCompile, BadRegexGivesRe2sReasonAtTheRegex) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+", Track()));
+  EXPECT_EQ(CompileError(c), "t.yaml:4:12: bad regex in rule \"r\": missing ): ^(?P<user>\\S+");
+}
+
+TEST(RuleCompile, UnknownFilterIsAnErrorAtItsTemplate) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", Track("{{ user | shout }}")));
+  EXPECT_EQ(CompileError(c),
+            "t.yaml:8:15: unknown filter \"shout\" (filters: number, int, bool, string, lower, upper, trim, default, "
+            "timestamp, sha256, json)");
+}
+
+TEST(RuleCompile, WrongFilterArgumentsAreAnError) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", Track("{{ user | default }}")));
+  EXPECT_EQ(CompileError(c), "t.yaml:8:15: filter \"default\" takes 1 argument, not 0");
+  c.rules[0] = Rule("r", "app", "^(?P<user>\\S+)", Track("{{ user | lower('x') }}"));
+  EXPECT_EQ(CompileError(c), "t.yaml:8:15: filter \"lower\" takes no arguments");
+  c.rules[0] = Rule("r", "app", "^(?P<user>\\S+)", Track("{{ user | timestamp('a', 'b') }}"));
+  EXPECT_EQ(CompileError(c), "t.yaml:8:15: filter \"timestamp\" takes 0 to 1 arguments, not 2");
+}
+
+TEST(RuleCompile, UnterminatedExpressionIsAnError) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", Track("{{ user ")));
+  EXPECT_EQ(CompileError(c), "t.yaml:8:15: unterminated \"{{\" in template: missing \"}}\"");
+}
+
+TEST(RuleCompile, VariableThatNoCaptureDefinesIsAnErrorForTextSources) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<name>\\S+)", Track("{{ user }}")));
+  EXPECT_EQ(CompileError(c),
+            "t.yaml:8:15: variable \"user\" is not a named capture of the regex of rule \"r\" (captures: name; "
+            "built-ins: _line, _source, _path, _offset, _host)");
+}
+
+TEST(RuleCompile, AnyDottedPathIsAllowedForJsonSources) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "", Track("{{ user.id }}")));
+  EXPECT_EQ(CompileError(c), "no error");
+}
+
+TEST(RuleCompile, UnknownSourceIsAnErrorAtItsName) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "nope", "^(?P<user>\\S+)", Track()));
+  EXPECT_EQ(CompileError(c), "t.yaml:3:15: unknown source \"nope\" in rule \"r\"");
+}
+
+TEST(RuleCompile, EventsThatCanNeverBeValidAreErrors) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", MapNode({{"userId", Scalar("{{ user }}", 8, 15)}}, 5)));
+  EXPECT_EQ(CompileError(c), "t.yaml:5:5: the event of rule \"r\" has no \"type\" (track, page or identify)");
+  c.rules[0].event = MapNode({{"type", Scalar("track", 6, 13)}, {"userId", Scalar("{{ user }}", 8, 15)}}, 5);
+  EXPECT_EQ(CompileError(c), "t.yaml:5:5: the track event of rule \"r\" has no \"event\" (its name)");
+  c.rules[0].event = MapNode({{"type", Scalar("page", 6, 13)}}, 5);
+  EXPECT_EQ(CompileError(c),
+            "t.yaml:5:5: the event of rule \"r\" has neither \"userId\" nor \"anonymousId\"; the collector needs one");
+  c.rules[0].event = MapNode({{"type", Scalar("alias", 6, 13)}, {"userId", Scalar("{{ user }}", 8, 15)}}, 5);
+  EXPECT_EQ(CompileError(c), "t.yaml:6:13: type \"alias\" is not one the collector takes: track, page or identify");
+}
+
+TEST(RuleCompile, RulesCannotMapReadyMadeEventSources) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "ev", "", Track()));
+  EXPECT_EQ(CompileError(c),
+            "t.yaml:3:15: rule \"r\" applies to source \"ev\", whose format is event: ready-made events are not "
+            "mapped by rules");
+}
+
+TEST(RuleCompile, BadConditionRegexIsAnErrorAtTheCondition) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", Track()));
+  Condition cond;
+  cond.var = "user";
+  cond.kind = Condition::Kind::kRegex;
+  cond.value = "[";
+  cond.mark = Mark{9, 20};
+  c.rules[0].when.push_back(cond);
+  EXPECT_EQ(CompileError(c), "t.yaml:9:20: bad regex for \"user\" in rule \"r\": missing ]: [");
+}
+
+TEST(RuleCompile, UnknownTimeZoneIsAnError) {
+  Config c = Base();
+  c.sources[0].timezone = "Mars/Base";
+  c.sources[0].timezone_mark = Mark{11, 17};
+  EXPECT_EQ(CompileError(c),
+            "t.yaml:11:17: unknown time zone \"Mars/Base\" (an IANA name such as Europe/Berlin, or UTC)");
+}
+
+// --- Mapping ---
+
+TEST(RuleMap, FirstMatchWinsUnlessContinue) {
+  Config c = Base();
+  c.rules.push_back(Rule("a", "app", "^(?P<user>\\S+)", Track()));
+  c.rules.push_back(Rule("b", "app", "^(?P<user>\\S+)", Track("{{ user | upper }}")));
+  EXPECT_EQ(MapLines(c, 0, {"joe"}).size(), 1u);
+  c.rules[0].continue_matching = true;
+  const auto events = MapLines(c, 0, {"joe"});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_NE(events[1].find("\"userId\":\"JOE\""), std::string::npos);
+}
+
+TEST(RuleMap, ConditionsMustAllHold) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "", Track("{{ user }}")));
+  Condition eq{"level", Condition::Kind::kEquals, "info", {}, true, {}};
+  Condition in{"kind", Condition::Kind::kIn, "", {"a", "b"}, true, {}};
+  Condition ex{"gone", Condition::Kind::kExists, "", {}, false, {}};
+  Condition re{"n", Condition::Kind::kRegex, "^4", {}, true, {}};
+  c.rules[0].when = {eq, in, ex, re};
+  const auto events = MapLines(c, 1, {
+                                         R"({"user":"u1","level":"info","kind":"a","n":42})",
+                                         R"({"user":"u2","level":"warn","kind":"a","n":42})",
+                                         R"({"user":"u3","level":"info","kind":"c","n":42})",
+                                         R"({"user":"u4","level":"info","kind":"b","n":42,"gone":1})",
+                                         R"({"user":"u5","level":"info","kind":"b","n":52})",
+                                     });
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].find("u1"), std::string::npos);
+}
+
+TEST(RuleMap, TypesValuesAndLeavesEmptyOnesOut) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "",
+                         MapNode({{"type", Scalar("track")},
+                                  {"event", Scalar("E {{ what }}")},
+                                  {"userId", Scalar("{{ id | string }}")},
+                                  {"properties", MapNode({{"n", Scalar("{{ n | number }}")},
+                                                          {"i", Scalar("{{ f | int }}")},
+                                                          {"b", Scalar("{{ flag | bool }}")},
+                                                          {"s", Scalar("{{ n }}")},
+                                                          {"missing", Scalar("{{ nope }}")},
+                                                          {"bad", Scalar("{{ word | number }}")},
+                                                          {"d", Scalar("{{ nope | default('x') }}")},
+                                                          {"lit", Scalar("5", 0, 0, true)},
+                                                          {"quoted", Scalar("5")},
+                                                          {"h", Scalar("{{ what | sha256 }}")},
+                                                          {"j", Scalar("{{ obj | json }}")},
+                                                          {"t", Scalar("{{ pad | trim | lower }}")}})},
+                                  {"traits", MapNode({{"empty", Scalar("{{ nope }}")}})}})));
+  const auto events = MapLines(
+      c, 1, {R"({"what":"x","id":7,"n":"42.50","f":"34.9","flag":"yes","word":"abc","obj":{"a":[1]},"pad":"  HeY "})"});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0],
+            R"({"event":"E x","properties":{"b":true,"d":"x","h":"2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881","i":34,"j":{"a":[1]},"lit":5,"n":42.5,"quoted":"5","s":"42.50","t":"hey"},"type":"track","userId":"7"})");
+}
+
+TEST(RuleMap, MessageIdIsDeterministicPerFileOffsetAndRule) {
+  Config c = Base();
+  c.rules.push_back(Rule("order", "app", "^(?P<user>\\S+)", Track()));
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  LineContext ctx;
+  ctx.line = "joe";
+  ctx.file_id = 0xabc;
+  ctx.offset = 0x1f;
+  rules->Map(ctx, sink);
+  rules->Map(ctx, sink);
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_EQ(sink.events[0], sink.events[1]);
+  EXPECT_EQ(sink.events[0].rfind("{\"messageId\":\"tt-0000000000000abc-1f-", 0), 0u) << sink.events[0];
+  ctx.file_id = 0;  // a socket: random prefix and a counter
+  rules->Map(ctx, sink);
+  rules->Map(ctx, sink);
+  EXPECT_NE(sink.events[2].substr(0, 60), sink.events[3].substr(0, 60));
+}
+
+TEST(RuleMap, TimestampFallsBackToReadTimeAndIsCounted) {
+  Config c = Base();
+  auto event = Track();
+  event.entries.push_back({"timestamp", Scalar("{{ ts }}")});
+  c.rules.push_back(Rule("r", "app", "^(?P<ts>\\S+) (?P<user>\\S+)", event));
+  RuleStats stats;
+  const auto rules = RuleSet::Compile(c);
+  Collect sink;
+  LineContext ctx;
+  ctx.read_time_ms = 1768890600000;
+  ctx.line = "yesterday joe";
+  rules->Map(ctx, sink);
+  ctx.line = "2026-01-20T08:30:03+02:00 joe";
+  rules->Map(ctx, sink);
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_NE(sink.events[0].find("\"timestamp\":\"2026-01-20T06:30:00.000Z\""), std::string::npos);
+  EXPECT_NE(sink.events[1].find("\"timestamp\":\"2026-01-20T06:30:03.000Z\""), std::string::npos);
+  EXPECT_EQ(rules->stats().timestamp_fallbacks, 1u);
+}
+
+TEST(RuleMap, InvalidUtf8AndControlBytesStillMakeValidJson) {
+  Config c = Base();
+  // (RE2's `.` does not match invalid UTF-8: the whole line comes through _line.)
+  c.rules.push_back(Rule("r", "app", "", Track("{{ _line }}")));
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  LineContext ctx;
+  const std::string line("j\xF3\xFF\x00\x01\"\\e", 8);
+  ctx.line = line;
+  rules->Map(ctx, sink);
+  ASSERT_EQ(sink.events.size(), 1u);
+  simdjson::dom::parser parser;
+  auto doc = parser.parse(sink.events[0]);
+  ASSERT_EQ(doc.error(), simdjson::SUCCESS);
+  std::string_view user;
+  ASSERT_EQ(doc["userId"].get(user), simdjson::SUCCESS);
+  EXPECT_EQ(user, std::string_view("j\xEF\xBF\xBD\xEF\xBF\xBD\x00\x01\"\\e", 12));
+}
+
+TEST(RuleMap, NonJsonLinesOfJsonSourcesAreCounted) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "", Track()));
+  RuleStats stats;
+  MapLines(c, 1, {"not json at all", "[1,2]", R"({"user":"u"})"}, nullptr, &stats);
+  EXPECT_EQ(stats.not_json[1], 2u);
+  EXPECT_EQ(stats.matched[0], 1u);
+}
+
+TEST(RuleMap, EventsOverThirtyTwoKibibytesAreInvalid) {
+  Config c = Base();
+  auto event = Track();
+  event.entries.push_back({"properties", MapNode({{"big", Scalar("{{ _line }}")}})});
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", event));
+  std::vector<std::string> invalid;
+  const auto events = MapLines(c, 0, {"joe " + std::string(40000, 'x')}, &invalid);
+  EXPECT_TRUE(events.empty());
+  ASSERT_EQ(invalid.size(), 1u);
+  EXPECT_NE(invalid[0].find("over the collector's limit"), std::string::npos);
+}
+
+TEST(RuleMap, RenderedEventsMissingRequiredFieldsAreInvalid) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "", MapNode({{"type", Scalar("{{ kind }}")}, {"event", Scalar("{{ name }}")},
+                                                 {"userId", Scalar("{{ user }}")}})));
+  std::vector<std::string> invalid;
+  MapLines(c, 1, {R"({"kind":"track","user":"u"})", R"({"kind":"track","name":"n"})", R"({"kind":"alias","user":"u"})"},
+           &invalid);
+  EXPECT_EQ(invalid, (std::vector<std::string>{"track event without \"event\"",
+                                               "event without \"userId\" or \"anonymousId\"",
+                                               "\"type\" is not track, page or identify"}));
+}
+
+TEST(RuleMap, ReadyMadeEventsKeepTheirMessageIdAndGetATimestamp) {
+  Config c = Base();
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  LineContext ctx;
+  ctx.source = 2;
+  ctx.read_time_ms = 1768890600000;
+  ctx.line = R"({"type":"page","messageId":"mine","anonymousId":"a","context":{"library":{"name":"x"},"ip":"1"}})";
+  rules->Map(ctx, sink);
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0],
+            R"({"messageId":"mine","type":"page","anonymousId":"a","context":{"ip":"1","library":{"name":"tailtrack","version":")" TAILTRACK_VERSION
+            R"("}},"timestamp":"2026-01-20T06:30:00.000Z"})");
+}
+
+}  // namespace
+}  // namespace tailtrack

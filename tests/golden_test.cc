@@ -1,0 +1,98 @@
+// The golden events of the spec: `tailtrack test` on each golden input prints
+// exactly the events of its .events.jsonl (compared as JSON values, without
+// messageId and context.library, which tailtrack adds).
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "event/canonical.h"
+
+namespace tailtrack {
+namespace {
+
+struct CommandRun {
+  int status = -1;
+  std::vector<std::string> lines;
+};
+
+// Runs a shell command; stdout lines are kept, stderr goes to the test log.
+CommandRun RunCommand(const std::string& command) {
+  CommandRun run;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return run;
+  char* buf = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&buf, &cap, p)) > 0) {
+    std::string line(buf, static_cast<size_t>(n));
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    run.lines.push_back(line);
+  }
+  std::free(buf);
+  const int status = pclose(p);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+const std::string kData = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/spec";
+
+std::string TestCommandFor(const std::string& source, const std::string& input) {
+  return std::string(TAILTRACK_BINARY) + " test -c " + kData + "/example-config.yaml --source " + source + " " +
+         kData + "/golden/" + input;
+}
+
+void ExpectGolden(const std::string& source, const std::string& input, const std::string& golden) {
+  const CommandRun run = RunCommand(TestCommandFor(source, input));
+  ASSERT_EQ(run.status, 0);
+  const auto want = ReadLines(kData + "/golden/" + golden);
+  ASSERT_EQ(run.lines.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    std::string w, g;
+    ASSERT_TRUE(json::CanonicalEvent(want[i], true, &w)) << w;
+    ASSERT_TRUE(json::CanonicalEvent(run.lines[i], true, &g)) << g << "\n" << run.lines[i];
+    EXPECT_EQ(g, w) << "event " << i + 1 << " of " << input;
+
+    // What canonical leaves out is there too.
+    simdjson::dom::parser parser;
+    const auto event = parser.parse(run.lines[i]);
+    std::string_view id, library;
+    ASSERT_EQ(event["messageId"].get(id), simdjson::SUCCESS);
+    EXPECT_LE(id.size(), 100u);
+    ASSERT_EQ(event["context"]["library"]["name"].get(library), simdjson::SUCCESS);
+    EXPECT_EQ(library, "tailtrack");
+  }
+}
+
+TEST(Golden, ShopLogGivesTheGoldenEvents) { ExpectGolden("shop", "shop.log", "shop.events.jsonl"); }
+TEST(Golden, AccessLogGivesTheGoldenEvents) { ExpectGolden("web", "access.log", "access.events.jsonl"); }
+TEST(Golden, AccountsJsonLinesGiveTheGoldenEvents) { ExpectGolden("accounts", "accounts.jsonl", "accounts.events.jsonl"); }
+TEST(Golden, ReadyMadeEventsGiveTheGoldenEvents) { ExpectGolden("local", "local.events", "local.events.jsonl"); }
+
+TEST(Golden, MessageIdsAreTheSameOnEveryRun) {
+  const CommandRun a = RunCommand(TestCommandFor("shop", "shop.log"));
+  const CommandRun b = RunCommand(TestCommandFor("shop", "shop.log"));
+  ASSERT_EQ(a.lines.size(), 5u);
+  EXPECT_EQ(a.lines, b.lines);
+}
+
+TEST(Golden, UnknownSourceIsAConfigError) {
+  const CommandRun run = RunCommand(TestCommandFor("nope", "shop.log") + " 2>/dev/null");
+  EXPECT_EQ(run.status, 78);
+  EXPECT_TRUE(run.lines.empty());
+}
+
+}  // namespace
+}  // namespace tailtrack
