@@ -47,8 +47,4 @@ class DeadLetter {
 // {state_dir}/dead-letter.jsonl.
 std::string DeadLetterPath(const Config& config);
 
-// Appends `s` to *out as a JSON string, quotes included. Bytes that are not
-// valid UTF-8 become U+FFFD, so the result is always valid JSON.
-void AppendJsonString(std::string_view s, std::string* out);
-
 }  // namespace tailtrack
