@@ -258,5 +258,15 @@ TEST_F(RunTest, ABadConfigExits78WithOneLineOnStderr) {
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
 }
 
+TEST_F(RunTest, AStateDirThatCannotBeCreatedExits78PointingAtTheKey) {
+  WriteFile(dir_ / "state", "a regular file where the state directory should go\n");
+  const std::string path = WriteConfig({});
+  Child agent({TAILTRACK_BINARY, "run", "-c", path});
+  EXPECT_EQ(agent.Wait(), 78);
+  // state_dir is on line 11 of the config WriteConfig writes, its value at column 12.
+  const std::string expected = path + ":11:12: cannot create state_dir " + (dir_ / "state") + ": Not a directory\n";
+  EXPECT_EQ(agent.err(), expected);
+}
+
 }  // namespace
 }  // namespace tailtrack::testing

@@ -23,8 +23,9 @@ int Agent::Run() {
     if (!std::filesystem::is_directory(config_.state_dir, ec)) {
       std::filesystem::create_directories(config_.state_dir, ec);
       if (ec) {
-        std::fprintf(stderr, "%s: cannot create state_dir %s: %s\n", config_.path.c_str(), config_.state_dir.c_str(),
-                     ec.message().c_str());
+        const ConfigError error(config_.path, config_.state_dir_mark,
+                                fmt::format("cannot create state_dir {}: {}", config_.state_dir, ec.message()));
+        std::fprintf(stderr, "%s\n", error.what());
         return kExitConfig;
       }
       ::chmod(config_.state_dir.c_str(), 0700);

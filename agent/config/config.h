@@ -163,6 +163,7 @@ struct Config {
   CollectorConfig collector;
   BatchConfig batch;
   std::string state_dir;
+  Mark state_dir_mark;  // where state_dir is written (1:1 when it is the default)
   SpoolConfig spool;
   DeadLetterConfig dead_letter;
   AdminConfig admin;

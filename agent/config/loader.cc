@@ -1132,6 +1132,7 @@ Config Load(const std::string& text, const std::string& path, const EnvLookup& e
 
   config.spool.dir = ReplaceStateDir(config.spool.dir, config.state_dir);
   config.dead_letter.path = ReplaceStateDir(config.dead_letter.path, config.state_dir);
+  config.state_dir_mark = seen.count("state_dir") ? seen.at("state_dir").second : Mark{1, 1};
   if (config.state_dir.empty()) loader.Fail(seen.at("state_dir").second, "state_dir is empty");
   if (config.spool.dir.empty()) loader.Fail(seen.at("spool.dir").second, "spool.dir is empty");
   if (config.dead_letter.path.empty()) loader.Fail(seen.at("dead_letter.path").second, "dead_letter.path is empty");
