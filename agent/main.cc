@@ -2,6 +2,9 @@
 // Command line only; the work is in app/.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <string>
+
 #include "app/commands.h"
 
 int main(int argc, char** argv) {
@@ -29,8 +32,17 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // A usage error is one line and exit 2; 78 is kept for configuration errors.
+    bool unknown_command = argc > 1 && argv[1][0] != '-';
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (argc > 1 && sub->get_name() == argv[1]) unknown_command = false;
+    }
+    std::fprintf(stderr, "tailtrack: %s (see tailtrack --help)\n",
+                 unknown_command ? (std::string("unknown command \"") + argv[1] + "\"").c_str() : e.what());
+    return 2;
   }
   if (*run_cmd) return RunCommand(run);
   if (*validate_cmd) return ValidateCommand(config);

@@ -1,0 +1,54 @@
+// The command line itself: versions, help and usage errors, on the real binary.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "test_util.h"
+
+namespace tailtrack::testing {
+namespace {
+
+int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(Cli, VersionPrintsTheNameAndVersion) {
+  Child c({TAILTRACK_BINARY, "--version"});
+  EXPECT_EQ(c.Wait(), 0);
+  EXPECT_EQ(c.out(), std::string("tailtrack ") + TAILTRACK_VERSION + "\n");
+}
+
+TEST(Cli, HelpListsTheCommands) {
+  Child c({TAILTRACK_BINARY, "--help"});
+  EXPECT_EQ(c.Wait(), 0);
+  const std::string out = c.out();
+  for (const char* command : {"run", "validate", "test"}) EXPECT_NE(out.find(command), std::string::npos) << out;
+}
+
+TEST(Cli, NoCommandIsAUsageErrorOfOneLineAndExit2) {
+  Child c({TAILTRACK_BINARY});
+  EXPECT_EQ(c.Wait(), 2);
+  EXPECT_EQ(c.err(), "tailtrack: A subcommand is required (see tailtrack --help)\n");
+}
+
+TEST(Cli, AnUnknownCommandIsNamed) {
+  Child c({TAILTRACK_BINARY, "stat"});
+  EXPECT_EQ(c.Wait(), 2);
+  EXPECT_EQ(c.err(), "tailtrack: unknown command \"stat\" (see tailtrack --help)\n");
+}
+
+TEST(Cli, AMissingConfigOptionIsAUsageError) {
+  Child c({TAILTRACK_BINARY, "validate"});
+  EXPECT_EQ(c.Wait(), 2);
+  EXPECT_EQ(Lines(c.err()), 1) << c.err();
+  EXPECT_NE(c.err().find("--config is required"), std::string::npos) << c.err();
+}
+
+TEST(Cli, AConfigFileThatDoesNotExistIsAConfigErrorExit78) {
+  TempDir dir;
+  Child c({TAILTRACK_BINARY, "run", "-c", dir / "missing.yaml"});
+  EXPECT_EQ(c.Wait(), 78);
+  EXPECT_EQ(c.err(), dir / "missing.yaml" + ":1:1: cannot read configuration: No such file or directory\n");
+}
+
+}  // namespace
+}  // namespace tailtrack::testing
