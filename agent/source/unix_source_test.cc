@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +35,7 @@ class Collect : public LineSink {
  public:
   void OnLine(const LineContext& l) override {
     lines.push_back({std::string(l.line), l.offset, std::string(l.path), l.file_id});
+    if (on_line) on_line();
   }
   std::vector<std::string> texts() const {
     std::vector<std::string> out;
@@ -40,6 +43,7 @@ class Collect : public LineSink {
     return out;
   }
   std::vector<Line> lines;
+  std::function<void()> on_line;
 };
 
 // A connected client socket, closed at destruction.
@@ -304,6 +308,33 @@ TEST_F(UnixSourceTest, APausedStreamIsNotReadUntilResumed) {
   Texts got = sink_.texts();
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (Texts{"before", "during", "late"}));
+}
+
+TEST_F(UnixSourceTest, AFloodIsReadWholeAndInOrderThroughPausesAndResumes) {
+  Start();
+  constexpr int kLines = 100'000;
+  // The pipeline fills every 10000 lines, as the agent's backpressure does.
+  sink_.on_line = [&] {
+    if (sink_.lines.size() % 10'000 == 0) source_->Pause();
+  };
+  std::thread writer([&] {
+    Client c(config_.path);
+    std::string chunk;
+    for (int i = 0; i < kLines; ++i) {
+      chunk += "flood line " + std::to_string(i) + "\n";
+      if (chunk.size() > 3000 || i == kLines - 1) {
+        c.Send(chunk);  // blocks while the agent is paused: the kernel's buffer is the buffer
+        chunk.clear();
+      }
+    }
+  });
+  const bool all = RunLoopUntil(&loop_, [&] {
+    if (source_->paused()) source_->Resume();
+    return sink_.lines.size() >= static_cast<size_t>(kLines);
+  }, std::chrono::seconds(60));
+  writer.join();
+  ASSERT_TRUE(all) << sink_.lines.size();
+  for (int i = 0; i < kLines; ++i) ASSERT_EQ(sink_.lines[i].text, "flood line " + std::to_string(i));
 }
 
 TEST_F(UnixSourceTest, CloseDeliversCompleteLinesAlreadyWrittenAndRemovesTheSocketFile) {
