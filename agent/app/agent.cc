@@ -59,6 +59,15 @@ int Agent::Run() {
     }
   }
 
+  if (!StartSockets()) {
+    CloseAll();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    sockets_.clear();
+    sender_.reset();
+    uv_loop_close(&loop_);
+    return kExitConfig;
+  }
+
   Log(LogLevel::kInfo, "tailtrack {} starting: {} sources; {}", TAILTRACK_VERSION, config_.sources.size(),
       options_.dry_run ? std::string("dry run, batches go to stdout")
                        : fmt::format("sending to {}/v1/capture (compression {}, {} requests at once)",
@@ -67,21 +76,44 @@ int Agent::Run() {
                                      config_.collector.max_in_flight));
   for (size_t i = 0; i < config_.sources.size(); ++i) {
     const SourceConfig& sc = config_.sources[i];
-    if (sc.type != SourceType::kFile) {
-      Log(LogLevel::kWarn, "source {}: type unix is not supported yet; ignored", sc.name);
-      continue;
-    }
+    if (sc.type != SourceType::kFile) continue;
     auto source = std::make_unique<FileSource>(&loop_, sc, static_cast<uint32_t>(i), static_cast<LineSink&>(*this));
     source->Start();
     Log(LogLevel::kInfo, "source {}: {} files match {}", sc.name, source->file_count(), fmt::join(sc.paths, ", "));
     sources_.push_back(std::move(source));
   }
 
+  for (const auto& s : sockets_) {
+    const SourceConfig& sc = s->config();
+    Log(LogLevel::kInfo, "source {}: listening on {} ({}, mode {:04o}{}{})", sc.name, sc.path,
+        sc.protocol == SocketProtocol::kStream ? "stream" : "datagram", sc.mode, sc.group.empty() ? "" : ", group ",
+        sc.group);
+  }
+
   uv_run(&loop_, UV_RUN_DEFAULT);
   sources_.clear();
+  sockets_.clear();
   sender_.reset();
   uv_loop_close(&loop_);
   return 0;
+}
+
+// Sockets are bound before anything is read, so that a socket that cannot be
+// set up stops the agent before it has taken a line it could not deliver.
+bool Agent::StartSockets() {
+  for (size_t i = 0; i < config_.sources.size(); ++i) {
+    const SourceConfig& sc = config_.sources[i];
+    if (sc.type != SourceType::kUnix) continue;
+    auto source = std::make_unique<UnixSource>(&loop_, sc, static_cast<uint32_t>(i), static_cast<LineSink&>(*this));
+    SourceError error;
+    const bool ok = source->Start(&error);
+    sockets_.push_back(std::move(source));  // a failed one may still have a handle closing
+    if (!ok) {
+      std::fprintf(stderr, "%s\n", ConfigError(config_.path, error.mark, error.message).what());
+      return false;
+    }
+  }
+  return true;
 }
 
 void Agent::OnLine(const LineContext& line) {
@@ -123,6 +155,7 @@ void Agent::OnBatch(std::unique_ptr<Batch> batch) {
     paused_ = true;
     Log(LogLevel::kDebug, "{} batches waiting: reading paused", sender_->pending());
     for (auto& s : sources_) s->Pause();
+    for (auto& s : sockets_) s->Pause();
   }
 }
 
@@ -163,6 +196,7 @@ void Agent::AfterSend() {
   if (paused_ && pending <= max_pending_ / 2) {
     paused_ = false;
     for (auto& s : sources_) s->Resume();
+    for (auto& s : sockets_) s->Resume();
   }
   // Not from inside the sender's callback: Finish() closes the sender.
   if (draining_ && pending == 0) uv_timer_start(&finish_timer_, OnFinishTimer, 0, 0);
@@ -181,6 +215,8 @@ void Agent::OnSignal(uv_signal_t* h, int signum) {
 
 void Agent::BeginDrain() {
   draining_ = true;
+  // Sockets stop accepting and hand on the complete lines already queued to them.
+  for (auto& s : sockets_) s->Close();
   for (auto& s : sources_) s->Close();
   uv_timer_stop(&flush_timer_);
   batcher_->Flush();
@@ -195,6 +231,7 @@ void Agent::OnFinishTimer(uv_timer_t* t) { static_cast<Agent*>(t->data)->Finish(
 void Agent::Finish() {
   if (finishing_) return;
   finishing_ = true;
+  for (auto& s : sockets_) s->Close();
   for (auto& s : sources_) s->Close();
   if (sender_) {
     sender_->Close();
@@ -209,6 +246,14 @@ void Agent::Finish() {
   }
   Log(LogLevel::kInfo, "stopped: {} lines read, {} events in {} batches delivered, {} dead letters", stats_.lines,
       stats_.delivered_events, stats_.delivered_batches, stats_.dead_letters);
+  CloseAll();
+}
+
+// Every Close() here is idempotent; what is left is closed without a callback.
+void Agent::CloseAll() {
+  for (auto& s : sockets_) s->Close();
+  for (auto& s : sources_) s->Close();
+  if (sender_) sender_->Close();
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {

@@ -1,7 +1,7 @@
 // The running agent: one libuv loop that owns every source, the batcher and
 // the sender, and the drain on SIGTERM/SIGINT.
 //
-//   FileSource --lines--> RuleSet::Map --events--> Batcher --batches--> Sender --> collector
+//   FileSource, UnixSource --lines--> RuleSet::Map --events--> Batcher --batches--> Sender --> collector
 //        ^                                                                 |
 //        +---------------- pause/resume (backpressure) ---------------------+
 //
@@ -27,6 +27,7 @@
 #include "rules/rule_set.h"
 #include "send/sender.h"
 #include "source/file_source.h"
+#include "source/unix_source.h"
 #include "spool/dead_letter.h"
 
 namespace tailtrack {
@@ -56,7 +57,9 @@ class Agent : private LineSink, private BatchListener, private SenderListener {
   Agent& operator=(const Agent&) = delete;
 
   // Runs until a signal and its drain. Returns the exit status: 0, or
-  // kExitConfig when state_dir cannot be created, 1 when curl cannot start.
+  // kExitConfig when state_dir cannot be created or a unix source's socket
+  // cannot be set up (one FILE:LINE:COLUMN line on stderr), 1 when curl
+  // cannot start.
   int Run();
 
   const AgentStats& stats() const { return stats_; }
@@ -71,6 +74,8 @@ class Agent : private LineSink, private BatchListener, private SenderListener {
   void BeginDrain();
   void AfterSend();  // backpressure and the end of a drain
   void Finish();     // closes everything; the loop then ends
+  void CloseAll();
+  bool StartSockets();
   void ArmFlushTimer();
   void WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source);
 
@@ -91,6 +96,7 @@ class Agent : private LineSink, private BatchListener, private SenderListener {
   uv_timer_t finish_timer_;
 
   std::vector<std::unique_ptr<FileSource>> sources_;
+  std::vector<std::unique_ptr<UnixSource>> sockets_;
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<Sender> sender_;
   std::unique_ptr<DeadLetter> dead_letter_;

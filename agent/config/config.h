@@ -96,9 +96,11 @@ struct SourceConfig {
 
   // type: unix
   std::string path;
+  Mark path_mark;   // where `path` was written: errors binding the socket point here
   SocketProtocol protocol = SocketProtocol::kStream;
   uint32_t mode = 0660;
   std::string group;
+  Mark group_mark;
 
   Mark mark;
 };

@@ -752,7 +752,11 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
                   s.timezone = v.text;
                   s.timezone_mark = v.mark;
                 }),
-      String<S>("path", AT(S, path), "", "The socket's path; created at start, replacing a stale socket.")
+      Stored<S>("path", Kind::kString, "", "The socket's path; created at start, replacing a stale socket.",
+                [](S& s, const Value& v) {
+                  s.path = v.text;
+                  s.path_mark = v.mark;
+                })
           .For(Only::kUnix)
           .Required(),
       Enum<S>("protocol", AT(S, protocol), std::vector<std::pair<std::string, SocketProtocol>>{{"stream", SocketProtocol::kStream}, {"datagram", SocketProtocol::kDatagram}},
@@ -761,7 +765,11 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
       Stored<S>("mode", Kind::kMode, "0660", "The socket file's permissions, in octal (quote it: `\"0660\"`).",
                 [](S& s, const Value& v) { s.mode = static_cast<uint32_t>(v.number); })
           .For(Only::kUnix),
-      String<S>("group", AT(S, group), "", "The socket file's group (name); empty: the agent's group.")
+      Stored<S>("group", Kind::kString, "", "The socket file's group (name); empty: the agent's group.",
+                [](S& s, const Value& v) {
+                  s.group = v.text;
+                  s.group_mark = v.mark;
+                })
           .For(Only::kUnix),
   };
   return table;

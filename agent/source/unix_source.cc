@@ -1,0 +1,426 @@
+#include "source/unix_source.h"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "source/line_framer.h"
+
+namespace tailtrack {
+
+struct UnixSource::Client {
+  Client(UnixSource* o, const SourceConfig& c) : owner(o), framer(c.max_line_bytes, c.on_long_line) {}
+
+  UnixSource* owner;
+  uv_pipe_t pipe;
+  LineFramer framer;
+  std::string partial;    // an incomplete line: the bytes [received - partial.size(), received)
+  uint64_t received = 0;  // bytes read from this connection
+  bool closing = false;
+};
+
+namespace {
+
+// A warning at most once a minute per cause, with the count so far.
+bool Due(int64_t* last_ms) {
+  const int64_t now = WallClockMillis();
+  if (*last_ms != 0 && now - *last_ms < 60'000) return false;
+  *last_ms = now;
+  return true;
+}
+
+// Is a process bound to the socket file at `path`? A socket file nobody is
+// bound to refuses connections (ECONNREFUSED); one bound to a socket of the
+// other type answers EPROTOTYPE, which is live too.
+bool SocketIsLive(const sockaddr_un& addr, int type) {
+  const int probe = ::socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
+  ::close(probe);
+  return rc == 0 || err == EAGAIN || err == EINPROGRESS || err == EPROTOTYPE;
+}
+
+}  // namespace
+
+UnixSource::UnixSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink,
+                       size_t max_clients)
+    : loop_(loop), config_(config), index_(index), sink_(sink), max_clients_(std::max<size_t>(1, max_clients)) {}
+
+UnixSource::~UnixSource() {
+  // Close() and a loop run must come first: the handles live in this object.
+  if (!closed()) Log(LogLevel::kError, "source {}: destroyed with open handles", config_.name);
+}
+
+bool UnixSource::Start(SourceError* error) {
+  const bool stream = config_.protocol == SocketProtocol::kStream;
+  if (!Bind(stream ? SOCK_STREAM : SOCK_DGRAM, error)) return false;
+
+  int rc;
+  if (stream) {
+    uv_pipe_init(loop_, &server_, 0);
+    server_.data = this;
+    rc = uv_pipe_open(&server_, fd_);  // the handle owns the descriptor from here
+    if (rc != 0) ::close(fd_);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), SOMAXCONN, OnConnectionCb);
+    if (rc != 0) {
+      ++open_handles_;
+      uv_close(reinterpret_cast<uv_handle_t*>(&server_), OnHandleClosed);
+    }
+  } else {
+    scratch_.resize(config_.max_line_bytes + 1);  // one more byte tells a datagram that is too long
+    rc = uv_poll_init(loop_, &poll_, fd_);
+    if (rc == 0) {
+      poll_.data = this;
+      rc = uv_poll_start(&poll_, UV_READABLE, OnPoll);
+      if (rc != 0) {
+        ++open_handles_;
+        uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+      }
+    }
+    if (rc != 0) ::close(fd_);
+  }
+  if (rc != 0) {
+    fd_ = -1;
+    RemoveSocketFile();
+    *error = {config_.path_mark,
+              "source " + config_.name + ": cannot listen on " + config_.path + ": " + uv_strerror(rc)};
+    return false;
+  }
+  started_ = true;
+  ++open_handles_;
+  return true;
+}
+
+bool UnixSource::Bind(int type, SourceError* error) {
+  const std::string& path = config_.path;
+  auto fail = [&](Mark mark, const std::string& why) {
+    *error = {mark, "source " + config_.name + ": " + why};
+    return false;
+  };
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return fail(config_.path_mark, "socket path " + path + " is " + std::to_string(path.size()) +
+                                       " bytes; a Unix socket path may have at most " +
+                                       std::to_string(sizeof(addr.sun_path) - 1));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return fail(config_.path_mark, "cannot create the directory " + parent.string() + ": " + ec.message());
+    ::chmod(parent.c_str(), 0755);
+  }
+
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return fail(config_.path_mark, path + " exists and is not a socket; it is not replaced");
+    }
+    if (SocketIsLive(addr, type)) return fail(config_.path_mark, "another process is listening on " + path);
+    if (::unlink(path.c_str()) != 0) {
+      return fail(config_.path_mark, "cannot remove the stale socket " + path + ": " + std::strerror(errno));
+    }
+    Log(LogLevel::kInfo, "source {}: removed the stale socket {}", config_.name, path);
+  }
+
+  gid_t gid = static_cast<gid_t>(-1);
+  if (!config_.group.empty()) {
+    std::vector<char> buf(16384);
+    group gr;
+    group* found = nullptr;
+    if (getgrnam_r(config_.group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      return fail(config_.group_mark, "group " + config_.group + " does not exist");
+    }
+    gid = found->gr_gid;
+  }
+
+  const int fd = ::socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(config_.path_mark, std::string("cannot create a Unix socket: ") + std::strerror(errno));
+  // The file is born owner-only; `mode` is applied before anyone may connect
+  // (a stream socket refuses connections until listen()).
+  const mode_t old_mask = ::umask(0177);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  const int bind_errno = errno;
+  ::umask(old_mask);
+  if (rc != 0) {
+    ::close(fd);
+    return fail(config_.path_mark, "cannot bind " + path + ": " + std::strerror(bind_errno));
+  }
+  std::string why;
+  if (::lstat(path.c_str(), &st) != 0) {
+    why = "cannot stat " + path + " after binding it: " + std::strerror(errno);
+  } else {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+    if (::chmod(path.c_str(), config_.mode) != 0) {
+      why = "cannot set the mode of " + path + ": " + std::strerror(errno);
+    } else if (gid != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
+      why = "cannot give " + path + " to group " + config_.group + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(path.c_str());
+      return fail(config_.group_mark, why);
+    }
+  }
+  if (!why.empty()) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return fail(config_.path_mark, why);
+  }
+  fd_ = fd;
+  return true;
+}
+
+void UnixSource::Pause() {
+  paused_ = true;
+  for (Client* c : clients_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+}
+
+void UnixSource::Resume() {
+  if (!paused_) return;
+  paused_ = false;
+  if (closing_) return;
+  const std::vector<Client*> all(clients_.begin(), clients_.end());
+  for (Client* c : all) StartReading(c);
+}
+
+void UnixSource::Close() {
+  if (!started_ || closing_) return;
+  closing_ = true;
+  if (config_.protocol == SocketProtocol::kStream) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&server_), OnHandleClosed);
+    size_t budget = kCloseReadTotal;
+    const std::vector<Client*> all(clients_.begin(), clients_.end());
+    for (Client* c : all) {
+      if (!paused_) DrainClient(c, &budget);
+      DisconnectClient(c, /*flush=*/false);
+    }
+  } else {
+    if (!paused_) ReadDatagrams(kDatagramBudget);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+    ::close(fd_);  // uv_close stopped the poll synchronously
+  }
+  fd_ = -1;
+  RemoveSocketFile();
+}
+
+void UnixSource::RemoveSocketFile() {
+  // Only the file this source created: another process may have taken the path since.
+  struct stat st;
+  if (ino_ != 0 && ::lstat(config_.path.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+    ::unlink(config_.path.c_str());
+  }
+}
+
+UnixSourceStats UnixSource::stats() const {
+  UnixSourceStats s = stats_;
+  s.truncated_lines += closed_truncated_;
+  s.skipped_lines += closed_skipped_;
+  for (const Client* c : clients_) {
+    s.truncated_lines += c->framer.truncated();
+    s.skipped_lines += c->framer.skipped();
+  }
+  s.clients = clients_.size();
+  return s;
+}
+
+void UnixSource::OnHandleClosed(uv_handle_t* h) { --static_cast<UnixSource*>(h->data)->open_handles_; }
+
+void UnixSource::OnClientClosed(uv_handle_t* h) {
+  Client* c = static_cast<Client*>(h->data);
+  --c->owner->open_handles_;
+  delete c;
+}
+
+// Stream.
+
+void UnixSource::OnConnectionCb(uv_stream_t* server, int status) {
+  auto* self = static_cast<UnixSource*>(server->data);
+  if (status < 0) {
+    // EMFILE and the like: libuv has already shed the pending connection.
+    if (Due(&self->last_reject_log_ms_)) {
+      Log(LogLevel::kWarn, "source {}: cannot accept a connection: {}", self->config_.name, uv_strerror(status));
+    }
+    return;
+  }
+  self->OnConnection();
+}
+
+void UnixSource::OnConnection() {
+  auto* c = new Client(this, config_);
+  uv_pipe_init(loop_, &c->pipe, 0);
+  c->pipe.data = c;
+  ++open_handles_;
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&server_), reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
+    c->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), OnClientClosed);
+    return;
+  }
+  if (clients_.size() >= max_clients_ || closing_) {
+    ++stats_.clients_rejected;
+    if (Due(&last_reject_log_ms_)) {
+      Log(LogLevel::kWarn, "source {}: {} clients connected, the most allowed; closing new connections ({} so far)",
+          config_.name, clients_.size(), stats_.clients_rejected);
+    }
+    c->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), OnClientClosed);
+    return;
+  }
+  clients_.insert(c);
+  ++stats_.clients_accepted;
+  if (!paused_) StartReading(c);
+}
+
+void UnixSource::StartReading(Client* c) {
+  const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->pipe), OnAlloc, OnRead);
+  if (rc != 0 && rc != UV_EALREADY) {
+    Log(LogLevel::kWarn, "source {}: cannot read a connection: {}", config_.name, uv_strerror(rc));
+    DisconnectClient(c, /*flush=*/false);
+  }
+}
+
+void UnixSource::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  // libuv calls alloc, read(2), then OnRead for one client at a time, so one
+  // scratch buffer serves them all: the client's partial line goes first.
+  Client* c = static_cast<Client*>(h->data);
+  UnixSource* self = c->owner;
+  const size_t carry = c->partial.size();
+  if (self->scratch_.size() < carry + kReadChunk) self->scratch_.resize(carry + kReadChunk);
+  std::memcpy(self->scratch_.data(), c->partial.data(), carry);
+  *buf = uv_buf_init(self->scratch_.data() + carry, kReadChunk);
+}
+
+void UnixSource::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  Client* c = static_cast<Client*>(s->data);
+  UnixSource* self = c->owner;
+  if (nread > 0) {
+    self->Frame(c, static_cast<size_t>(buf->base - self->scratch_.data()), static_cast<size_t>(nread));
+  } else if (nread < 0) {
+    if (nread != UV_EOF) {
+      Log(LogLevel::kDebug, "source {}: connection ended: {}", self->config_.name, uv_strerror(static_cast<int>(nread)));
+    }
+    self->DisconnectClient(c, /*flush=*/true);
+  }
+}
+
+void UnixSource::Frame(Client* c, size_t carry, size_t n) {
+  const int64_t now = WallClockMillis();
+  const uint64_t start = c->received - carry;
+  c->received += n;
+  stats_.bytes += n;
+  const size_t tail = c->framer.Frame(scratch_.data(), carry + n, start,
+                                      [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
+  c->partial.assign(scratch_.data() + carry + n - tail, tail);
+}
+
+void UnixSource::Deliver(std::string_view line, uint64_t offset, int64_t now_ms) {
+  LineContext ctx;
+  ctx.line = line;
+  ctx.source = index_;
+  ctx.path = config_.path;
+  ctx.offset = offset;
+  ctx.file_id = 0;
+  ctx.read_time_ms = now_ms;
+  ++stats_.lines;
+  sink_.OnLine(ctx);
+}
+
+void UnixSource::DisconnectClient(Client* c, bool flush) {
+  if (c->closing) return;
+  c->closing = true;
+  if (flush && !c->partial.empty()) {
+    const int64_t now = WallClockMillis();
+    c->framer.FlushPartial(c->partial.data(), c->partial.size(), c->received - c->partial.size(),
+                           [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
+  }
+  c->partial.clear();
+  closed_truncated_ += c->framer.truncated();
+  closed_skipped_ += c->framer.skipped();
+  clients_.erase(c);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), OnClientClosed);
+}
+
+void UnixSource::DrainClient(Client* c, size_t* budget) {
+  uv_os_fd_t fd;
+  if (c->closing || uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) != 0) return;
+  size_t taken = 0;
+  while (taken < kCloseReadPerClient && *budget > 0 && !paused_) {
+    const size_t carry = c->partial.size();
+    if (scratch_.size() < carry + kReadChunk) scratch_.resize(carry + kReadChunk);
+    std::memcpy(scratch_.data(), c->partial.data(), carry);
+    const ssize_t n = ::read(fd, scratch_.data() + carry, std::min(kReadChunk, *budget));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    Frame(c, carry, static_cast<size_t>(n));
+    taken += static_cast<size_t>(n);
+    *budget -= std::min(*budget, static_cast<size_t>(n));
+  }
+}
+
+// Datagram.
+
+void UnixSource::OnPoll(uv_poll_t* h, int status, int) {
+  auto* self = static_cast<UnixSource*>(h->data);
+  if (status < 0) {
+    Log(LogLevel::kWarn, "source {}: socket error: {}", self->config_.name, uv_strerror(status));
+    return;
+  }
+  self->ReadDatagrams(kDatagramBudget);
+}
+
+void UnixSource::ReadDatagrams(int budget) {
+  const uint64_t max = config_.max_line_bytes;
+  for (int i = 0; i < budget && fd_ >= 0; ++i) {
+    // MSG_TRUNC: the result is the datagram's real length, even when the buffer was shorter.
+    const ssize_t got = ::recv(fd_, scratch_.data(), scratch_.size(), MSG_TRUNC);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        Log(LogLevel::kWarn, "source {}: cannot read {}: {}", config_.name, config_.path, std::strerror(errno));
+      }
+      return;
+    }
+    const size_t n = static_cast<size_t>(got);
+    const uint64_t offset = stats_.bytes;
+    stats_.bytes += n;
+    if (paused_) {
+      ++stats_.dropped_lines;
+      if (Due(&last_drop_log_ms_)) {
+        Log(LogLevel::kWarn, "source {}: the pipeline is full; dropping datagrams ({} so far)", config_.name,
+            stats_.dropped_lines);
+      }
+      continue;
+    }
+    std::string_view line(scratch_.data(), std::min(n, scratch_.size()));
+    if (n <= scratch_.size()) {  // whole: its trailing newline can be seen
+      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    }
+    if (line.empty()) continue;
+    if (line.size() > max) {
+      if (config_.on_long_line == LongLine::kSkip) {
+        ++stats_.skipped_lines;
+        continue;
+      }
+      ++stats_.truncated_lines;
+      line = Utf8Prefix(line, max);
+      if (line.empty()) continue;
+    }
+    Deliver(line, offset, WallClockMillis());
+  }
+}
+
+}  // namespace tailtrack

@@ -1,0 +1,149 @@
+// A `type: unix` source: listens on a Unix socket and hands each line (stream)
+// or datagram (datagram) to a LineSink.
+//
+// stream: a listening SOCK_STREAM socket driven as a uv_pipe_t. Each client
+// has its own LineFramer: lines end at '\n', one '\r' before it is removed,
+// empty lines are dropped, max_line_bytes / on_long_line apply. A client's
+// unterminated last line is delivered when it disconnects. At most
+// `max_clients` connections at once; more are accepted and closed at once, and
+// counted, so that a flood of connections cannot exhaust descriptors.
+// LineContext::offset is the byte offset of the line in its connection.
+//
+// datagram: a SOCK_DGRAM socket watched with a uv_poll_t (uv_udp does not do
+// AF_UNIX). Each datagram is one record; a trailing '\n' (and '\r' before it)
+// is removed; an empty one is dropped; one longer than max_line_bytes is
+// truncated or skipped. At most kDatagramBudget datagrams are read per loop
+// turn so the loop stays fair. LineContext::offset is the number of bytes the
+// source received before the datagram.
+//
+// In both, LineContext::path is the socket path and file_id is 0 (the rules
+// then make a messageId from a random per-process prefix and a counter).
+//
+// Backpressure: Pause() stops reading every stream client (the kernel's
+// buffers fill and the writers wait: they are the buffer). A datagram socket
+// is read on while paused and what is read is counted as dropped, never
+// queued: writers are not made to wait for the collector.
+//
+// Start: a stale socket file at `path` (a socket nobody listens on) is
+// removed; anything else there (a regular file, a live socket) is an error,
+// never removed. A missing parent directory is created 0755 (the socket's own
+// `mode` guards access). The socket gets `mode` and `group` before it accepts
+// anything.
+//
+// Close: stops accepting, reads what the clients have already written into
+// the kernel's buffers (bounded; not while paused) and delivers its complete
+// lines, closes every client and the socket, and removes the socket file if it
+// is still the one this source created.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "source/file_source.h"
+
+namespace tailtrack {
+
+struct UnixSourceStats {
+  uint64_t lines = 0;            // delivered to the sink
+  uint64_t bytes = 0;            // received
+  uint64_t truncated_lines = 0;  // longer than max_line_bytes, cut
+  uint64_t skipped_lines = 0;    // longer than max_line_bytes, dropped
+  uint64_t dropped_lines = 0;    // datagrams read while paused: could not be taken
+  uint64_t clients_accepted = 0;
+  uint64_t clients_rejected = 0;  // over max_clients: closed at once
+  uint64_t clients = 0;           // connected now
+};
+
+// Why Start() failed; `mark` is where the offending key was written.
+struct SourceError {
+  Mark mark;
+  std::string message;
+};
+
+class UnixSource {
+ public:
+  static constexpr size_t kMaxClients = 256;
+  // The most read from one stream client in one read call.
+  static constexpr size_t kReadChunk = 64 * 1024;
+  static constexpr int kDatagramBudget = 256;
+  // What Close() still reads from one client's kernel buffer, and in all.
+  static constexpr size_t kCloseReadPerClient = 256 * 1024;
+  static constexpr size_t kCloseReadTotal = 4 * 1024 * 1024;
+
+  // `config` and `sink` must outlive this object. `index` is the source's
+  // index in Config::sources; it is passed on in every LineContext.
+  UnixSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink,
+             size_t max_clients = kMaxClients);
+  ~UnixSource();
+  UnixSource(const UnixSource&) = delete;
+  UnixSource& operator=(const UnixSource&) = delete;
+
+  // Creates, binds and starts listening on the socket. On failure returns
+  // false, fills *error, and delivers nothing ever; Close() is then a no-op.
+  // (A handle may still be closing: run the loop before destroying it.)
+  bool Start(SourceError* error);
+
+  void Pause();
+  void Resume();
+  bool paused() const { return paused_; }
+
+  // See the file comment. The object may be destroyed once the loop has run
+  // the close callbacks (closed() is true).
+  void Close();
+  bool closed() const { return open_handles_ == 0; }
+
+  UnixSourceStats stats() const;
+  const SourceConfig& config() const { return config_; }
+
+ private:
+  struct Client;
+
+  bool Bind(int type, SourceError* error);
+  void OnConnection();
+  void StartReading(Client* c);
+  void ReadDatagrams(int budget);
+  void Deliver(std::string_view line, uint64_t offset, int64_t now_ms);
+  void Frame(Client* c, size_t carry, size_t n);
+  void DisconnectClient(Client* c, bool flush);
+  void DrainClient(Client* c, size_t* budget);
+  void RemoveSocketFile();
+
+  static void OnConnectionCb(uv_stream_t* server, int status);
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void OnPoll(uv_poll_t* h, int status, int events);
+  static void OnHandleClosed(uv_handle_t* h);
+  static void OnClientClosed(uv_handle_t* h);
+
+  uv_loop_t* loop_;
+  const SourceConfig& config_;
+  uint32_t index_;
+  LineSink& sink_;
+  size_t max_clients_;
+
+  int fd_ = -1;           // the listening / datagram socket, owned by the handle once started
+  dev_t dev_ = 0;         // the socket file this source created
+  ino_t ino_ = 0;
+  uv_pipe_t server_;      // stream
+  uv_poll_t poll_;        // datagram
+  int open_handles_ = 0;  // ours, the clients' and rejected ones, until their close callbacks
+  bool started_ = false;
+  bool closing_ = false;
+  bool paused_ = false;
+
+  std::set<Client*> clients_;
+  std::string scratch_;  // stream: a client's partial line, then what was read; datagram: one datagram
+  UnixSourceStats stats_;
+  uint64_t closed_truncated_ = 0;
+  uint64_t closed_skipped_ = 0;
+  int64_t last_reject_log_ms_ = 0;
+  int64_t last_drop_log_ms_ = 0;
+};
+
+}  // namespace tailtrack
