@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "../../tests/fake_collector.h"
-#include "../../tests/test_util.h"
+#include "fake_collector.h"
+#include "test_util.h"
 
 namespace tailtrack {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "../../tests/test_util.h"
+#include "test_util.h"
 
 namespace tailtrack {
 namespace {
