@@ -95,5 +95,35 @@ TEST(RequiredLiteral, FindsTheLongestLiteralEveryMatchContains) {
   EXPECT_EQ(RequiredLiteral(R"(x\.y\[z)"), "x.y[z");
 }
 
+// Found by matcher_fuzz: the digits of a counted repetition were taken for
+// literal text, so RuleSet's prefilter dropped lines RE2 matches.
+TEST(RequiredLiteral, CountedRepetitionsAreNotLiteralText) {
+  EXPECT_EQ(RequiredLiteral(R"(^[A-Z]{3}$)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(ts=\d{10,13} (?P<user>\S+))"), "ts=");
+  EXPECT_EQ(RequiredLiteral(R"((ab){2}cdef)"), "cdef");
+  EXPECT_EQ(RequiredLiteral(R"([xy]{2,}?cdef)"), "cdef");
+  EXPECT_EQ(RequiredLiteral(R"(abx{2}yz)"), "abx");
+  EXPECT_EQ(RequiredLiteral(R"(abx{0,2}yz)"), "ab");
+}
+
+TEST(RequiredLiteral, GivesUpOnFlagsAndLongEscapes) {
+  EXPECT_EQ(RequiredLiteral(R"(a\\(?i)hello)"), "");  // an escaped backslash, then flags
+  EXPECT_EQ(RequiredLiteral(R"(\x41bcd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(\pLbcd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(\Qab\Ecd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(\101bcd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(x(?i:abc)yz)"), "yz");  // flags scoped to a group are fine
+}
+
+TEST(RequiredLiteral, EveryLineRe2MatchesContainsIt) {
+  for (const char* pattern : {R"(^[A-Z]{3}$)", R"(ts=\d{10,13} (?P<user>\S+))", R"((ab){2}cdef)", R"(a\\(?i)hello)"}) {
+    const RE2 re(pattern);
+    for (const char* line : {"AAA", "ts=1700000000000 joe", "ababcdef", "a\\HELLO"}) {
+      if (!RE2::PartialMatch(line, re)) continue;
+      EXPECT_NE(std::string_view(line).find(RequiredLiteral(pattern)), std::string_view::npos) << pattern << " " << line;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tailtrack

@@ -339,6 +339,14 @@ TEST(RuleMap, RenderedEventsMissingRequiredFieldsAreInvalid) {
                                                "\"type\" is not track, page or identify"}));
 }
 
+TEST(RuleMap, CountedRepetitionsDoNotHideLinesFromTheRegex) {
+  // Not one-pass (unanchored), so RE2 runs behind the required-literal
+  // prefilter, which once asked for the text "10,13".
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", R"(ts=\d{10,13} (?P<user>\S+))", Track()));
+  EXPECT_EQ(MapLines(c, 0, {"x ts=1700000000000 joe"}).size(), 1u);
+}
+
 TEST(RuleMap, ReadyMadeEventsKeepTheirMessageIdAndGetATimestamp) {
   Config c = Base();
   auto rules = RuleSet::Compile(c);
