@@ -626,7 +626,8 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
   out.clear();
   out.push_back('{');
   AppendMessageId(out, line, rule.hash);
-  std::string_view type;
+  // Where the rendered type is in `out` (an offset: `out` may grow and move).
+  size_t type_at = 0, type_size = 0;
   bool has_event = false, has_user = false, has_anon = false;
   for (const Node& node : rule.event) {
     const size_t mark = out.size();
@@ -647,7 +648,7 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
     }
     const bool is_string = out[value_at] == '"';
     switch (node.role) {
-      case Node::kType: type = std::string_view(out).substr(value_at); break;
+      case Node::kType: type_at = value_at, type_size = out.size() - value_at; break;
       case Node::kEvent: has_event = is_string; break;
       case Node::kUserId: has_user = is_string; break;
       case Node::kAnonymousId: has_anon = is_string; break;
@@ -665,6 +666,7 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
   }
   out.push_back('}');
 
+  const std::string_view type = std::string_view(out).substr(type_at, type_size);
   std::string_view reason;
   const bool track = type == "\"track\"";
   if (type.empty()) {

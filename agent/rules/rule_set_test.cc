@@ -327,6 +327,35 @@ TEST(RuleMap, EventsOverThirtyTwoKibibytesAreInvalid) {
   EXPECT_NE(invalid[0].find("over the collector's limit"), std::string::npos);
 }
 
+TEST(RuleMap, EventsLargerThanTheScratchBufferAreCheckedSafely) {
+  // The rendered type was kept as a view into the event buffer, which moves
+  // when an event outgrows it (ASan: heap-use-after-free).
+  Config c = Base();
+  auto event = Track();
+  event.entries.push_back({"properties", MapNode({{"big", Scalar("{{ _line }}")}})});
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", event));
+  std::vector<std::string> invalid;
+  MapLines(c, 0, {"joe " + std::string(100000, 'x')}, &invalid);
+  ASSERT_EQ(invalid.size(), 1u);
+  EXPECT_NE(invalid[0].find("over the collector's limit"), std::string::npos) << invalid[0];
+}
+
+TEST(RuleMap, OnlyAnExpressionEndingInATypedFilterIsTyped) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "",
+                         MapNode({{"type", Scalar("track")},
+                                  {"event", Scalar("E")},
+                                  {"userId", Scalar("u")},
+                                  {"properties", MapNode({{"d", Scalar("{{ n | number | default('0') }}")},
+                                                          {"b", Scalar("{{ f | bool | default('no') }}")},
+                                                          {"j", Scalar("{{ o | json | default('{}') }}")},
+                                                          {"n", Scalar("{{ n | default('0') | number }}")}})}})));
+  EXPECT_EQ(MapLines(c, 1, {R"({"n":"5","f":"yes","o":{"a":1}})", R"({"x":1})"}),
+            (std::vector<std::string>{
+                R"({"event":"E","properties":{"b":"true","d":"5","j":"{\"a\":1}","n":5},"type":"track","userId":"u"})",
+                R"({"event":"E","properties":{"b":"no","d":"0","j":"{}","n":0},"type":"track","userId":"u"})"}));
+}
+
 TEST(RuleMap, RenderedEventsMissingRequiredFieldsAreInvalid) {
   Config c = Base();
   c.rules.push_back(Rule("r", "js", "", MapNode({{"type", Scalar("{{ kind }}")}, {"event", Scalar("{{ name }}")},
