@@ -94,5 +94,24 @@ TEST(Golden, UnknownSourceIsAConfigError) {
   EXPECT_TRUE(run.lines.empty());
 }
 
+// `tests:` in a configuration, through the real loader: `expect` keeps YAML's
+// types, and only a top-level timestamp is compared.
+TEST(RuleTests, ConfigTestsPassWithTheRealLoader) {
+  const std::string config = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/rules/rule-tests.yaml";
+  const CommandRun run = RunCommand(std::string(TAILTRACK_BINARY) + " test -c " + config);
+  EXPECT_EQ(run.status, 0);
+  ASSERT_FALSE(run.lines.empty());
+  EXPECT_EQ(run.lines.back(), "3 tests, 3 passed, 0 failed");
+}
+
+TEST(RuleTests, AFailingConfigTestShowsBothSidesAndExitsOne) {
+  const std::string config = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/rules/rule-tests-failing.yaml";
+  const CommandRun run = RunCommand(std::string(TAILTRACK_BINARY) + " test -c " + config);
+  EXPECT_EQ(run.status, 1);
+  ASSERT_EQ(run.lines.size(), 5u);
+  EXPECT_EQ(run.lines[2], R"(    expected: {"anonymousId":"a","event":"Order","properties":{"total":"99.99"},"type":"track"})");
+  EXPECT_EQ(run.lines[3], R"(    actual:   {"anonymousId":"a","event":"Order","properties":{"total":99.99},"type":"track"})");
+}
+
 }  // namespace
 }  // namespace tailtrack
