@@ -3,7 +3,28 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
 #include "event/canonical.h"
+
+// Counts allocations while a test asks (NoAllocationPerNonMatchingLine).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // new and delete below pair malloc and free
+#endif
+static std::atomic<bool> g_count_news{false};
+static std::atomic<long> g_news{0};
+void* operator new(size_t size) {
+  if (g_count_news.load(std::memory_order_relaxed)) g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t size) { return operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace tailtrack {
 namespace {
@@ -374,6 +395,39 @@ TEST(RuleMap, CountedRepetitionsDoNotHideLinesFromTheRegex) {
   Config c = Base();
   c.rules.push_back(Rule("r", "app", R"(ts=\d{10,13} (?P<user>\S+))", Track()));
   EXPECT_EQ(MapLines(c, 0, {"x ts=1700000000000 joe"}).size(), 1u);
+}
+
+TEST(RuleMap, NoAllocationPerNonMatchingLine) {
+  Config c = Base();
+  c.rules.push_back(Rule("fast", "app", R"(^(?P<user>\S+) INFO (?P<what>[a-z]+)$)", Track()));
+  c.rules.push_back(Rule("re2", "app", R"((?:GET|PUT) (?P<user>\S+) done)", Track()));
+  c.rules.push_back(Rule("json", "js", "", Track("{{ user }}")));
+  Condition eq{"level", Condition::Kind::kEquals, "error", {}, true, {}};
+  Condition re{"n", Condition::Kind::kRegex, "^4", {}, true, {}};
+  Condition off{"_offset", Condition::Kind::kIn, "", {"1"}, true, {}};
+  c.rules[2].when = {re, off, eq};
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  const std::vector<std::pair<uint32_t, std::string>> lines = {
+      {0, "joe WARN x"}, {0, "joe INFO x y"}, {0, "GET joe failed"}, {0, "caf\xC3\xA9 INFO x "},
+      {1, R"({"user":"u","level":"info","n":42.5})"}, {1, R"({"user":"u","level":"error","n":5})"}, {1, "[1]"}};
+  auto map_all = [&] {
+    for (const auto& [source, line] : lines) {
+      LineContext ctx;
+      ctx.source = source;
+      ctx.line = line;
+      ctx.offset = 12345;
+      rules->Map(ctx, sink);
+    }
+  };
+  map_all();  // warm: scratch buffers, RE2's DFA caches, simdjson's parser
+  g_news = 0;
+  g_count_news = true;
+  for (int i = 0; i < 100; ++i) map_all();
+  g_count_news = false;
+  EXPECT_EQ(g_news.load(), 0);
+  EXPECT_TRUE(sink.events.empty());
+  EXPECT_EQ(rules->stats().unmatched[0], 101u * 4);
 }
 
 TEST(RuleMap, ReadyMadeEventsKeepTheirMessageIdAndGetATimestamp) {
