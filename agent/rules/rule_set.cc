@@ -28,6 +28,13 @@ uint32_t Fnv1a32(std::string_view s) {
 
 
 
+// Characters (code points) of valid UTF-8 text.
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 bool IsTextual(const SourceConfig& s) {
   return s.format == Format::kText || ((s.format == Format::kCri || s.format == Format::kDocker) && s.inner == InnerFormat::kText);
 }
@@ -711,7 +718,7 @@ void RuleSetImpl::MapReadyMade(const SourceState& src, const LineContext& line, 
     const bool is_string = value.get_string().get(s) == simdjson::SUCCESS;
     if (key == "messageId") {
       if (!is_string || s.empty()) reason = "\"messageId\" is not a non-empty string";
-      else if (s.size() > 100) reason = "\"messageId\" is longer than 100 characters";
+      else if (s.size() > 100 && Utf8Length(s) > 100) reason = "\"messageId\" is longer than 100 characters";
       else message_id = s;
       continue;  // written first, below
     }

@@ -430,6 +430,19 @@ TEST(RuleMap, NoAllocationPerNonMatchingLine) {
   EXPECT_EQ(rules->stats().unmatched[0], 101u * 4);
 }
 
+TEST(RuleMap, ReadyMadeMessageIdsAreLimitedToOneHundredCharactersNotBytes) {
+  Config c = Base();
+  std::string ok, too_long;
+  for (int i = 0; i < 100; ++i) ok += "\xC3\xA9";  // 100 characters, 200 bytes
+  too_long = ok + "x";
+  const auto event = [](const std::string& id) {
+    return R"({"type":"page","anonymousId":"a","messageId":")" + id + R"("})";
+  };
+  std::vector<std::string> invalid;
+  EXPECT_EQ(MapLines(c, 2, {event(ok), event(too_long)}, &invalid).size(), 1u);
+  EXPECT_EQ(invalid, std::vector<std::string>{"\"messageId\" is longer than 100 characters"});
+}
+
 TEST(RuleMap, ReadyMadeEventsKeepTheirMessageIdAndGetATimestamp) {
   Config c = Base();
   auto rules = RuleSet::Compile(c);
