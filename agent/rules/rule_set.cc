@@ -5,6 +5,7 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -185,7 +186,8 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
                                       "are not mapped by rules",
                                       quoted, rc.sources[k]));
       }
-      applies.push_back(static_cast<uint32_t>(*s));
+      // A source named twice is one source: the rule runs once per line.
+      if (std::find(applies.begin(), applies.end(), *s) == applies.end()) applies.push_back(static_cast<uint32_t>(*s));
     }
   }
   const SourceConfig* text_source = nullptr;

@@ -223,6 +223,15 @@ TEST(RuleMap, FirstMatchWinsUnlessContinue) {
   EXPECT_NE(events[1].find("\"userId\":\"JOE\""), std::string::npos);
 }
 
+TEST(RuleMap, ASourceNamedTwiceRunsTheRuleOnce) {
+  Config c = Base();
+  c.rules.push_back(Rule("a", "app", "^(?P<user>\\S+)", Track()));
+  c.rules[0].sources = {"app", "app"};
+  c.rules[0].source_marks = {Mark{3, 15}, Mark{3, 20}};
+  c.rules[0].continue_matching = true;
+  EXPECT_EQ(MapLines(c, 0, {"joe"}).size(), 1u);
+}
+
 TEST(RuleMap, ConditionsMustAllHold) {
   Config c = Base();
   c.rules.push_back(Rule("r", "js", "", Track("{{ user }}")));
