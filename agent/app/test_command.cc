@@ -54,6 +54,8 @@ class CollectSink final : public EventSink {
 // The rules (by index) that apply to source `name`.
 std::vector<size_t> RulesOf(const Config& config, const std::string& name) {
   std::vector<size_t> rules;
+  const auto source = config.FindSource(name);
+  if (source && config.sources[*source].format == Format::kEvent) return rules;  // rules do not apply
   for (size_t r = 0; r < config.rules.size(); ++r) {
     const auto& s = config.rules[r].sources;
     if (s.empty() || std::find(s.begin(), s.end(), name) != s.end()) rules.push_back(r);
