@@ -315,7 +315,7 @@ std::unique_ptr<OnePassMatcher> OnePassMatcher::TryCompile(std::string_view p) {
   return m;
 }
 
-bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const {
+bool OnePassMatcher::Run(std::string_view text, std::string_view* caps, size_t* stop) const {
   const char* const base = text.data();
   const size_t n = text.size();
   size_t pos = 0;
@@ -324,11 +324,11 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const 
     switch (s.op) {
       case Step::kLiteral: {
         const size_t len = s.literal.size();
-        if (n - pos < len) return false;
+        if (n - pos < len) return *stop = pos, false;
         const char* lit = s.literal.data();
         const char* at = base + pos;
-        if (at[0] != lit[0]) return false;  // most mismatches end here, without a call
-        if (std::memcmp(at, lit, len) != 0) return false;
+        if (at[0] != lit[0]) return *stop = pos, false;  // most mismatches end here, without a call
+        if (std::memcmp(at, lit, len) != 0) return *stop = pos, false;
         pos += len;
         break;
       }
@@ -337,7 +337,7 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const 
         const size_t start = pos;
         const size_t limit = s.max == kInfinite ? n : std::min(n, pos + s.max);
         while (pos < limit && cls[static_cast<unsigned char>(base[pos])]) ++pos;
-        if (pos - start < s.min) return false;
+        if (pos - start < s.min) return *stop = pos, false;
         break;
       }
       case Step::kOpen:
@@ -348,12 +348,29 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const 
                                          pos - (s.group < 64 ? open_at[s.group] : pos));
         break;
       case Step::kEnd:
-        if (pos != n) return false;
+        if (pos != n) return *stop = pos, false;
         break;
     }
   }
   caps[0] = std::string_view(base, pos);
+  *stop = pos;
   return true;
+}
+
+bool OnePassMatcher::Match(std::string_view text, std::string_view* caps, bool* exact) const {
+  // Every byte consumed is ASCII (literals and class tables hold no byte >=
+  // 0x80), so the only byte that can be read differently by RE2, which reads
+  // UTF-8 characters, is the one the matcher stopped at: every decision was
+  // made on consumed bytes and that one.
+  size_t stop;
+  const bool ok = Run(text, caps, &stop);
+  *exact = stop >= text.size() || static_cast<unsigned char>(text[stop]) < 0x80;
+  return ok;
+}
+
+bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const {
+  size_t stop;
+  return Run(text, caps, &stop);
 }
 
 namespace {

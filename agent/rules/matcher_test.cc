@@ -69,6 +69,39 @@ TEST(OnePassMatcher, FindsExactlyWhatRe2FindsOnAsciiLines) {
   }
 }
 
+TEST(OnePassMatcher, OnUtf8LinesIsExactUnlessItStopsAtAByteRe2ReadsDifferently) {
+  struct Case {
+    const char* pattern;
+    const char* line;
+    bool exact;
+  } cases[] = {
+      {R"(^(\S+) x)", "caf\xC3\xA9 x", false},      // \S stops at the \xC3 RE2 would take
+      {R"(^(\S+) x)", "ab x \xC3\xA9", true},       // past the match: RE2 never looks
+      {R"(^(\S+) x$)", "ab x\xC3\xA9", false},      // `$` fails at a byte RE2 reads as a character
+      {R"(^a)", "\xC3\xA9", false},
+      {R"(^a)", "b\xC3\xA9", true},                 // fails on an ASCII byte
+      {R"(^(?P<x>[^ ]*) )", "\xC3\xA9 ", false},
+      {R"(^(\d{2})\S*)", "12ab\xC3\xA9", false},
+      {R"(^(\d{2})\S*)", "12ab \xC3\xA9", true},
+  };
+  for (const auto& c : cases) {
+    const RE2 re(c.pattern);
+    auto fast = OnePassMatcher::TryCompile(c.pattern);
+    ASSERT_NE(fast, nullptr) << c.pattern;
+    const int n = 1 + re.NumberOfCapturingGroups();
+    std::vector<re2::StringPiece> want(n);
+    std::vector<std::string_view> got(n);
+    const std::string_view line(c.line);
+    bool exact = !c.exact;
+    const bool g = fast->Match(line, got.data(), &exact);
+    EXPECT_EQ(exact, c.exact) << c.pattern << " " << c.line;
+    if (!exact) continue;
+    const bool w = re.Match(line, 0, line.size(), RE2::UNANCHORED, want.data(), n);
+    ASSERT_EQ(g, w) << c.pattern << " " << c.line;
+    for (int i = 0; w && i < n; ++i) EXPECT_EQ(got[i].data(), want[i].data()) << c.pattern << " " << i;
+  }
+}
+
 TEST(OnePassMatcher, LeavesPatternsOutsideTheSubsetToRe2) {
   for (const char* p : {"no anchor", "^a|b", "^(?i)abc", "^.*x", "^\\S+\\S", "^(a)?b", "^a+?", "^(?:x y)+",
                         "^\\bword", "^é", "^[[:alpha:]]+", "^(\\S+)(?: (\\d+))?$"}) {

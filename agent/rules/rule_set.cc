@@ -95,7 +95,7 @@ class RuleSetImpl final : public RuleSet {
   Node CompileNode(const std::string& file, const std::string& key, const TemplateNode& t, const Resolver& resolve,
                    bool top);
 
-  bool MatchRule(CompiledRule& rule, Scope& scope, bool* ascii_known, bool* ascii);
+  bool MatchRule(CompiledRule& rule, Scope& scope);
   bool Holds(const CompiledCondition& c, const Scope& scope);
   void RenderRule(CompiledRule& rule, uint32_t index, const Scope& scope, const LineContext& line, EventSink& sink);
   bool RenderNode(const Node& node, const Scope& scope, std::string& out);
@@ -438,10 +438,10 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
     scope.json = root;
   }
 
-  bool matched = false, ascii_known = false, ascii = false;
+  bool matched = false;
   for (uint32_t r : src.rules) {
     CompiledRule& rule = rules_[r];
-    if (!MatchRule(rule, scope, &ascii_known, &ascii)) continue;
+    if (!MatchRule(rule, scope)) continue;
     matched = true;
     ++stats_.matched[r];
     RenderRule(rule, r, scope, line, sink);
@@ -450,28 +450,19 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
   if (!matched) ++stats_.unmatched[line.source];
 }
 
-bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope, bool* ascii_known, bool* ascii) {
+bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope) {
   scope.captures = nullptr;
   scope.ncaptures = 0;
   if (rule.re) {
     std::string_view subject = scope.line;
-    bool subject_is_line = true;
     if (rule.has_field) {
       const Value v = Lookup(rule.field, scope, field_buf_);
       if (!TextOf(v, field_buf_, &subject)) return false;
-      subject_is_line = false;
     }
-    bool ok;
-    bool is_ascii;
-    if (subject_is_line) {
-      if (!*ascii_known) *ascii = IsAscii(subject), *ascii_known = true;
-      is_ascii = *ascii;
-    } else {
-      is_ascii = IsAscii(subject);
-    }
-    if (rule.fast && is_ascii) {
-      ok = rule.fast->Match(subject, caps_.data());
-    } else {
+    bool ok = false;
+    bool exact = false;
+    if (rule.fast) ok = rule.fast->Match(subject, caps_.data(), &exact);
+    if (!exact) {
       if (!rule.literal.empty() && !memmem(subject.data(), subject.size(), rule.literal.data(), rule.literal.size())) {
         return false;
       }
