@@ -94,5 +94,49 @@ TEST(Golden, UnknownSourceIsAConfigError) {
   EXPECT_TRUE(run.lines.empty());
 }
 
+// `tests:` in a configuration, through the real loader: `expect` keeps YAML's
+// types, and only a top-level timestamp is compared.
+TEST(RuleTests, ConfigTestsPassWithTheRealLoader) {
+  const std::string config = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/rules/rule-tests.yaml";
+  const CommandRun run = RunCommand(std::string(TAILTRACK_BINARY) + " test -c " + config);
+  EXPECT_EQ(run.status, 0);
+  ASSERT_FALSE(run.lines.empty());
+  EXPECT_EQ(run.lines.back(), "3 tests, 3 passed, 0 failed");
+}
+
+TEST(RuleTests, StatsCountEachRuleOfTheSourceAndShowUnmatchedLines) {
+  const std::string config = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/rules/rule-tests.yaml";
+  const std::string input = "printf '2026-01-20T06:30:00Z INFO order completed order_id=ord_1 total=5\\nnoise\\n' | ";
+  CommandRun run = RunCommand(input + TAILTRACK_BINARY + " test --stats -c " + config + " --source shop 2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_EQ(run.lines, (std::vector<std::string>{
+                           "source \"shop\": 2 lines",
+                           "  rule                                  matched",
+                           "  order-completed                             1",
+                           "  audit                                       0",
+                           "  (no rule matched)                           1",
+                           "  (not JSON / not decodable)                  0",
+                           "  events                                      1",
+                           "  invalid events                              0",
+                           "  timestamps not parsed                       0",
+                           "sample lines no rule matched:",
+                           "  line 2: noise",
+                       }));
+  // Rules do not apply to a format: event source, so none is listed for it.
+  run = RunCommand("echo '{\"type\":\"page\",\"userId\":\"u\"}' | " + std::string(TAILTRACK_BINARY) + " test --stats -c " + config +
+                   " --source ready 2>&1 >/dev/null");
+  ASSERT_GE(run.lines.size(), 3u);
+  EXPECT_EQ(run.lines[2], "  (no rule matched)                           0");
+}
+
+TEST(RuleTests, AFailingConfigTestShowsBothSidesAndExitsOne) {
+  const std::string config = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/rules/rule-tests-failing.yaml";
+  const CommandRun run = RunCommand(std::string(TAILTRACK_BINARY) + " test -c " + config);
+  EXPECT_EQ(run.status, 1);
+  ASSERT_EQ(run.lines.size(), 5u);
+  EXPECT_EQ(run.lines[2], R"(    expected: {"anonymousId":"a","event":"Order","properties":{"total":"99.99"},"type":"track"})");
+  EXPECT_EQ(run.lines[3], R"(    actual:   {"anonymousId":"a","event":"Order","properties":{"total":99.99},"type":"track"})");
+}
+
 }  // namespace
 }  // namespace tailtrack

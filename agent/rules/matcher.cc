@@ -1,5 +1,6 @@
 #include "rules/matcher.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -314,7 +315,7 @@ std::unique_ptr<OnePassMatcher> OnePassMatcher::TryCompile(std::string_view p) {
   return m;
 }
 
-bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const {
+bool OnePassMatcher::Run(std::string_view text, std::string_view* caps, size_t* stop) const {
   const char* const base = text.data();
   const size_t n = text.size();
   size_t pos = 0;
@@ -323,11 +324,11 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const 
     switch (s.op) {
       case Step::kLiteral: {
         const size_t len = s.literal.size();
-        if (n - pos < len) return false;
+        if (n - pos < len) return *stop = pos, false;
         const char* lit = s.literal.data();
         const char* at = base + pos;
-        if (at[0] != lit[0]) return false;  // most mismatches end here, without a call
-        if (std::memcmp(at, lit, len) != 0) return false;
+        if (at[0] != lit[0]) return *stop = pos, false;  // most mismatches end here, without a call
+        if (std::memcmp(at, lit, len) != 0) return *stop = pos, false;
         pos += len;
         break;
       }
@@ -336,7 +337,7 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const 
         const size_t start = pos;
         const size_t limit = s.max == kInfinite ? n : std::min(n, pos + s.max);
         while (pos < limit && cls[static_cast<unsigned char>(base[pos])]) ++pos;
-        if (pos - start < s.min) return false;
+        if (pos - start < s.min) return *stop = pos, false;
         break;
       }
       case Step::kOpen:
@@ -347,43 +348,117 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const 
                                          pos - (s.group < 64 ? open_at[s.group] : pos));
         break;
       case Step::kEnd:
-        if (pos != n) return false;
+        if (pos != n) return *stop = pos, false;
         break;
     }
   }
   caps[0] = std::string_view(base, pos);
+  *stop = pos;
   return true;
 }
 
-std::string RequiredLiteral(std::string_view p) {
-  // Conservative: only the top level of a pattern without alternation or
-  // flags; a group, class or escape ends a run of literal characters, and a
-  // quantified character is dropped from its run.
-  if (p.find('|') != std::string_view::npos) return {};
-  for (size_t at = p.find("(?"); at != std::string_view::npos; at = p.find("(?", at + 2)) {
-    if (at > 0 && p[at - 1] == '\\') continue;
-    const std::string_view rest = p.substr(at + 2);
-    if (!(rest.starts_with("P<") || rest.starts_with("<") || rest.starts_with(":"))) return {};  // flags
+bool OnePassMatcher::Match(std::string_view text, std::string_view* caps, bool* exact) const {
+  // Every byte consumed is ASCII (literals and class tables hold no byte >=
+  // 0x80), so the only byte that can be read differently by RE2, which reads
+  // UTF-8 characters, is the one the matcher stopped at: every decision was
+  // made on consumed bytes and that one.
+  size_t stop;
+  const bool ok = Run(text, caps, &stop);
+  *exact = stop >= text.size() || static_cast<unsigned char>(text[stop]) < 0x80;
+  return ok;
+}
+
+bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const {
+  size_t stop;
+  return Run(text, caps, &stop);
+}
+
+namespace {
+
+// The repetition at p[i], if any (`?`, `*`, `+`, `{n}`, `{n,}`, `{n,m}`, each
+// perhaps lazy): sets i past it and *min to its minimum. A `{` that is not a
+// repetition is a literal to RE2; it is reported as one of minimum 0, which is
+// conservative for RequiredLiteral.
+bool SkipRepetition(std::string_view p, size_t& i, uint32_t* min) {
+  if (i >= p.size()) return false;
+  const char c = p[i];
+  if (c == '?' || c == '*') {
+    *min = 0, ++i;
+  } else if (c == '+') {
+    *min = 1, ++i;
+  } else if (c == '{') {
+    size_t j = i + 1;
+    uint32_t lo = 0;
+    const size_t digits = j;
+    while (j < p.size() && p[j] >= '0' && p[j] <= '9') lo = std::min<uint32_t>(lo * 10 + (p[j++] - '0'), 100000);
+    if (j == digits) {
+      *min = 0, ++i;  // `{` as a literal: drop it
+      return true;
+    }
+    if (j < p.size() && p[j] == ',') {
+      ++j;
+      while (j < p.size() && p[j] >= '0' && p[j] <= '9') ++j;
+    }
+    if (j >= p.size() || p[j] != '}') {
+      *min = 0, ++i;
+      return true;
+    }
+    *min = lo, i = j + 1;
+  } else {
+    return false;
   }
+  if (i < p.size() && p[i] == '?') ++i;  // lazy
+  return true;
+}
+
+// Skips the class `[...]` at p[i] (i at '[').
+void SkipClass(std::string_view p, size_t& i) {
+  ++i;
+  if (i < p.size() && p[i] == '^') ++i;
+  if (i < p.size() && p[i] == ']') ++i;
+  while (i < p.size() && p[i] != ']') {
+    if (p[i] == '[' && i + 1 < p.size() && p[i + 1] == ':') {  // [:alpha:]
+      const size_t close = p.find(":]", i + 2);
+      i = close == std::string_view::npos ? p.size() : close + 2;
+      continue;
+    }
+    i += p[i] == '\\' ? 2 : 1;
+  }
+  ++i;
+}
+
+}  // namespace
+
+std::string RequiredLiteral(std::string_view p) {
+  // Conservative: only the top level of a pattern without alternation, without
+  // flags at the top level and without escapes longer than two characters
+  // (`\x41`, `\pL`, `\Q...\E`, octal); a group, class or class escape ends a
+  // run of literal characters, and a character that may repeat or be absent
+  // ends its run (kept when it must appear at least once).
+  if (p.find('|') != std::string_view::npos) return {};
   std::string best, run;
   auto end_run = [&] {
     if (run.size() > best.size()) best = run;
     run.clear();
   };
+  uint32_t min = 0;
   size_t i = 0;
   while (i < p.size()) {
     const unsigned char c = static_cast<unsigned char>(p[i]);
     if (c == '(') {
       end_run();
+      const std::string_view rest = p.substr(i + 1);
+      if (rest.starts_with("?") && !rest.starts_with("?P<") && !rest.starts_with("?<")) {
+        const size_t end = rest.find_first_of(":)");
+        if (end == std::string_view::npos || rest[end] == ')') return {};  // `(?i)`: flags for what follows
+      }
       int depth = 0;
       for (; i < p.size(); ++i) {  // skip the group, with classes and escapes inside
         if (p[i] == '\\') {
           ++i;
         } else if (p[i] == '[') {
-          ++i;
-          if (i < p.size() && p[i] == '^') ++i;
-          if (i < p.size() && p[i] == ']') ++i;
-          while (i < p.size() && p[i] != ']') i += p[i] == '\\' ? 2 : 1;
+          SkipClass(p, i);
+          --i;
         } else if (p[i] == '(') {
           ++depth;
         } else if (p[i] == ')' && --depth == 0) {
@@ -391,41 +466,37 @@ std::string RequiredLiteral(std::string_view p) {
         }
       }
       ++i;
+      SkipRepetition(p, i, &min);
       continue;
     }
     if (c == '[') {
       end_run();
-      ++i;
-      if (i < p.size() && p[i] == '^') ++i;
-      if (i < p.size() && p[i] == ']') ++i;
-      while (i < p.size() && p[i] != ']') i += p[i] == '\\' ? 2 : 1;
-      ++i;
+      SkipClass(p, i);
+      SkipRepetition(p, i, &min);
       continue;
     }
     int literal = -1;
     size_t next = i + 1;
-    if (c == '\\' && i + 1 < p.size()) {
+    if (c == '\\') {
+      if (i + 1 >= p.size()) return {};
+      const char e = p[i + 1];
+      if (e == 'x' || e == 'p' || e == 'P' || e == 'Q' || (e >= '0' && e <= '9')) return {};
       char lit;
-      if (IsPunct(static_cast<unsigned char>(p[i + 1])) && EscapedLiteral(p[i + 1], &lit)) literal = lit;
+      if (IsPunct(static_cast<unsigned char>(e)) && EscapedLiteral(e, &lit)) literal = static_cast<unsigned char>(lit);
       next = i + 2;
     } else if (c < 0x80 && (IsWord(c) || c == ' ' || (IsPunct(c) && !std::strchr(".^$*+?{}()[]|\\", c)))) {
       literal = c;
     }
+    i = next;
+    const bool repeated = SkipRepetition(p, i, &min);
     if (literal < 0) {
       end_run();
-      i = next;
-      continue;
-    }
-    const char q = next < p.size() ? p[next] : '\0';
-    if (q == '?' || q == '*' || q == '{') {
-      end_run();  // the character may be absent
-    } else if (q == '+') {
+    } else if (!repeated) {
       run.push_back(static_cast<char>(literal));
-      end_run();
     } else {
-      run.push_back(static_cast<char>(literal));
+      if (min > 0) run.push_back(static_cast<char>(literal));
+      end_run();
     }
-    i = next;
   }
   end_run();
   return best;

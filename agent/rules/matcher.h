@@ -15,8 +15,8 @@
 //
 // For such a pattern and an ASCII line, matching greedily without ever
 // backtracking finds exactly the captures that RE2 (leftmost-first, like
-// Perl) finds, and fails exactly when RE2 fails. Lines with any byte >= 0x80
-// go to RE2, whose UTF-8 semantics differ from bytes there.
+// Perl) finds, and fails exactly when RE2 fails. Where a byte >= 0x80 could
+// change that (RE2 reads UTF-8 characters), the match goes to RE2.
 #pragma once
 
 #include <array>
@@ -34,9 +34,15 @@ class OnePassMatcher {
   static std::unique_ptr<OnePassMatcher> TryCompile(std::string_view pattern);
 
   // Matches an ASCII `text` from its start. On success fills caps[0] (the
-  // whole match) and caps[1..groups] (RE2's group numbering); `ncaps` is the
-  // size of `caps`, at least groups()+1.
+  // whole match) and caps[1..groups] (RE2's group numbering); `caps` holds at
+  // least groups()+1 views.
   bool Match(std::string_view text, std::string_view* caps) const;
+
+  // The same for any `text`: bytes >= 0x80 are in no class of the matcher.
+  // `*exact` is false when such a byte is where matching stopped; RE2, which
+  // reads UTF-8 characters, must decide then. Otherwise the answer and the
+  // captures are RE2's, without a scan of the whole line for such bytes.
+  bool Match(std::string_view text, std::string_view* caps, bool* exact) const;
 
   int groups() const { return groups_; }
 
@@ -51,6 +57,9 @@ class OnePassMatcher {
     const bool* table = nullptr;  // kRepeat: classes_[cls], set once compiled
   };
   using Class = std::array<bool, 256>;
+
+  // Matches greedily; `*stop` is where it ended or failed.
+  bool Run(std::string_view text, std::string_view* caps, size_t* stop) const;
 
   std::vector<Step> steps_;
   std::vector<Class> classes_;

@@ -69,6 +69,39 @@ TEST(OnePassMatcher, FindsExactlyWhatRe2FindsOnAsciiLines) {
   }
 }
 
+TEST(OnePassMatcher, OnUtf8LinesIsExactUnlessItStopsAtAByteRe2ReadsDifferently) {
+  struct Case {
+    const char* pattern;
+    const char* line;
+    bool exact;
+  } cases[] = {
+      {R"(^(\S+) x)", "caf\xC3\xA9 x", false},      // \S stops at the \xC3 RE2 would take
+      {R"(^(\S+) x)", "ab x \xC3\xA9", true},       // past the match: RE2 never looks
+      {R"(^(\S+) x$)", "ab x\xC3\xA9", false},      // `$` fails at a byte RE2 reads as a character
+      {R"(^a)", "\xC3\xA9", false},
+      {R"(^a)", "b\xC3\xA9", true},                 // fails on an ASCII byte
+      {R"(^(?P<x>[^ ]*) )", "\xC3\xA9 ", false},
+      {R"(^(\d{2})\S*)", "12ab\xC3\xA9", false},
+      {R"(^(\d{2})\S*)", "12ab \xC3\xA9", true},
+  };
+  for (const auto& c : cases) {
+    const RE2 re(c.pattern);
+    auto fast = OnePassMatcher::TryCompile(c.pattern);
+    ASSERT_NE(fast, nullptr) << c.pattern;
+    const int n = 1 + re.NumberOfCapturingGroups();
+    std::vector<re2::StringPiece> want(n);
+    std::vector<std::string_view> got(n);
+    const std::string_view line(c.line);
+    bool exact = !c.exact;
+    const bool g = fast->Match(line, got.data(), &exact);
+    EXPECT_EQ(exact, c.exact) << c.pattern << " " << c.line;
+    if (!exact) continue;
+    const bool w = re.Match(line, 0, line.size(), RE2::UNANCHORED, want.data(), n);
+    ASSERT_EQ(g, w) << c.pattern << " " << c.line;
+    for (int i = 0; w && i < n; ++i) EXPECT_EQ(got[i].data(), want[i].data()) << c.pattern << " " << i;
+  }
+}
+
 TEST(OnePassMatcher, LeavesPatternsOutsideTheSubsetToRe2) {
   for (const char* p : {"no anchor", "^a|b", "^(?i)abc", "^.*x", "^\\S+\\S", "^(a)?b", "^a+?", "^(?:x y)+",
                         "^\\bword", "^é", "^[[:alpha:]]+", "^(\\S+)(?: (\\d+))?$"}) {
@@ -93,6 +126,36 @@ TEST(RequiredLiteral, FindsTheLongestLiteralEveryMatchContains) {
   EXPECT_EQ(RequiredLiteral(R"(foo|barbaz)"), "");
   EXPECT_EQ(RequiredLiteral(R"((?i)hello)"), "");
   EXPECT_EQ(RequiredLiteral(R"(x\.y\[z)"), "x.y[z");
+}
+
+// Found by matcher_fuzz: the digits of a counted repetition were taken for
+// literal text, so RuleSet's prefilter dropped lines RE2 matches.
+TEST(RequiredLiteral, CountedRepetitionsAreNotLiteralText) {
+  EXPECT_EQ(RequiredLiteral(R"(^[A-Z]{3}$)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(ts=\d{10,13} (?P<user>\S+))"), "ts=");
+  EXPECT_EQ(RequiredLiteral(R"((ab){2}cdef)"), "cdef");
+  EXPECT_EQ(RequiredLiteral(R"([xy]{2,}?cdef)"), "cdef");
+  EXPECT_EQ(RequiredLiteral(R"(abx{2}yz)"), "abx");
+  EXPECT_EQ(RequiredLiteral(R"(abx{0,2}yz)"), "ab");
+}
+
+TEST(RequiredLiteral, GivesUpOnFlagsAndLongEscapes) {
+  EXPECT_EQ(RequiredLiteral(R"(a\\(?i)hello)"), "");  // an escaped backslash, then flags
+  EXPECT_EQ(RequiredLiteral(R"(\x41bcd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(\pLbcd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(\Qab\Ecd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(\101bcd)"), "");
+  EXPECT_EQ(RequiredLiteral(R"(x(?i:abc)yz)"), "yz");  // flags scoped to a group are fine
+}
+
+TEST(RequiredLiteral, EveryLineRe2MatchesContainsIt) {
+  for (const char* pattern : {R"(^[A-Z]{3}$)", R"(ts=\d{10,13} (?P<user>\S+))", R"((ab){2}cdef)", R"(a\\(?i)hello)"}) {
+    const RE2 re(pattern);
+    for (const char* line : {"AAA", "ts=1700000000000 joe", "ababcdef", "a\\HELLO"}) {
+      if (!RE2::PartialMatch(line, re)) continue;
+      EXPECT_NE(std::string_view(line).find(RequiredLiteral(pattern)), std::string_view::npos) << pattern << " " << line;
+    }
+  }
 }
 
 }  // namespace

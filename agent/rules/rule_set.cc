@@ -5,6 +5,7 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -27,6 +28,13 @@ uint32_t Fnv1a32(std::string_view s) {
 }
 
 
+
+// Characters (code points) of valid UTF-8 text.
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
 
 bool IsTextual(const SourceConfig& s) {
   return s.format == Format::kText || ((s.format == Format::kCri || s.format == Format::kDocker) && s.inner == InnerFormat::kText);
@@ -87,7 +95,7 @@ class RuleSetImpl final : public RuleSet {
   Node CompileNode(const std::string& file, const std::string& key, const TemplateNode& t, const Resolver& resolve,
                    bool top);
 
-  bool MatchRule(CompiledRule& rule, Scope& scope, bool* ascii_known, bool* ascii);
+  bool MatchRule(CompiledRule& rule, Scope& scope);
   bool Holds(const CompiledCondition& c, const Scope& scope);
   void RenderRule(CompiledRule& rule, uint32_t index, const Scope& scope, const LineContext& line, EventSink& sink);
   bool RenderNode(const Node& node, const Scope& scope, std::string& out);
@@ -178,7 +186,8 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
                                       "are not mapped by rules",
                                       quoted, rc.sources[k]));
       }
-      applies.push_back(static_cast<uint32_t>(*s));
+      // A source named twice is one source: the rule runs once per line.
+      if (std::find(applies.begin(), applies.end(), *s) == applies.end()) applies.push_back(static_cast<uint32_t>(*s));
     }
   }
   const SourceConfig* text_source = nullptr;
@@ -429,10 +438,10 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
     scope.json = root;
   }
 
-  bool matched = false, ascii_known = false, ascii = false;
+  bool matched = false;
   for (uint32_t r : src.rules) {
     CompiledRule& rule = rules_[r];
-    if (!MatchRule(rule, scope, &ascii_known, &ascii)) continue;
+    if (!MatchRule(rule, scope)) continue;
     matched = true;
     ++stats_.matched[r];
     RenderRule(rule, r, scope, line, sink);
@@ -441,28 +450,19 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
   if (!matched) ++stats_.unmatched[line.source];
 }
 
-bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope, bool* ascii_known, bool* ascii) {
+bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope) {
   scope.captures = nullptr;
   scope.ncaptures = 0;
   if (rule.re) {
     std::string_view subject = scope.line;
-    bool subject_is_line = true;
     if (rule.has_field) {
       const Value v = Lookup(rule.field, scope, field_buf_);
       if (!TextOf(v, field_buf_, &subject)) return false;
-      subject_is_line = false;
     }
-    bool ok;
-    bool is_ascii;
-    if (subject_is_line) {
-      if (!*ascii_known) *ascii = IsAscii(subject), *ascii_known = true;
-      is_ascii = *ascii;
-    } else {
-      is_ascii = IsAscii(subject);
-    }
-    if (rule.fast && is_ascii) {
-      ok = rule.fast->Match(subject, caps_.data());
-    } else {
+    bool ok = false;
+    bool exact = false;
+    if (rule.fast) ok = rule.fast->Match(subject, caps_.data(), &exact);
+    if (!exact) {
       if (!rule.literal.empty() && !memmem(subject.data(), subject.size(), rule.literal.data(), rule.literal.size())) {
         return false;
       }
@@ -626,7 +626,8 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
   out.clear();
   out.push_back('{');
   AppendMessageId(out, line, rule.hash);
-  std::string_view type;
+  // Where the rendered type is in `out` (an offset: `out` may grow and move).
+  size_t type_at = 0, type_size = 0;
   bool has_event = false, has_user = false, has_anon = false;
   for (const Node& node : rule.event) {
     const size_t mark = out.size();
@@ -647,7 +648,7 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
     }
     const bool is_string = out[value_at] == '"';
     switch (node.role) {
-      case Node::kType: type = std::string_view(out).substr(value_at); break;
+      case Node::kType: type_at = value_at, type_size = out.size() - value_at; break;
       case Node::kEvent: has_event = is_string; break;
       case Node::kUserId: has_user = is_string; break;
       case Node::kAnonymousId: has_anon = is_string; break;
@@ -665,6 +666,7 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
   }
   out.push_back('}');
 
+  const std::string_view type = std::string_view(out).substr(type_at, type_size);
   std::string_view reason;
   const bool track = type == "\"track\"";
   if (type.empty()) {
@@ -709,7 +711,7 @@ void RuleSetImpl::MapReadyMade(const SourceState& src, const LineContext& line, 
     const bool is_string = value.get_string().get(s) == simdjson::SUCCESS;
     if (key == "messageId") {
       if (!is_string || s.empty()) reason = "\"messageId\" is not a non-empty string";
-      else if (s.size() > 100) reason = "\"messageId\" is longer than 100 characters";
+      else if (s.size() > 100 && Utf8Length(s) > 100) reason = "\"messageId\" is longer than 100 characters";
       else message_id = s;
       continue;  // written first, below
     }

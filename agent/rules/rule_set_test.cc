@@ -3,7 +3,35 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
 #include "event/canonical.h"
+
+// Counts allocations while a test asks (NoAllocationPerNonMatchingLine).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // new and delete below pair malloc and free
+#endif
+static std::atomic<bool> g_count_news{false};
+static std::atomic<long> g_news{0};
+void* operator new(size_t size) {
+  if (g_count_news.load(std::memory_order_relaxed)) g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t size) { return operator new(size); }
+void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  if (g_count_news.load(std::memory_order_relaxed)) g_news.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size ? size : 1);
+}
+void* operator new[](size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace tailtrack {
 namespace {
@@ -202,6 +230,15 @@ TEST(RuleMap, FirstMatchWinsUnlessContinue) {
   EXPECT_NE(events[1].find("\"userId\":\"JOE\""), std::string::npos);
 }
 
+TEST(RuleMap, ASourceNamedTwiceRunsTheRuleOnce) {
+  Config c = Base();
+  c.rules.push_back(Rule("a", "app", "^(?P<user>\\S+)", Track()));
+  c.rules[0].sources = {"app", "app"};
+  c.rules[0].source_marks = {Mark{3, 15}, Mark{3, 20}};
+  c.rules[0].continue_matching = true;
+  EXPECT_EQ(MapLines(c, 0, {"joe"}).size(), 1u);
+}
+
 TEST(RuleMap, ConditionsMustAllHold) {
   Config c = Base();
   c.rules.push_back(Rule("r", "js", "", Track("{{ user }}")));
@@ -310,8 +347,9 @@ TEST(RuleMap, NonJsonLinesOfJsonSourcesAreCounted) {
   Config c = Base();
   c.rules.push_back(Rule("r", "js", "", Track()));
   RuleStats stats;
-  MapLines(c, 1, {"not json at all", "[1,2]", R"({"user":"u"})"}, nullptr, &stats);
-  EXPECT_EQ(stats.not_json[1], 2u);
+  MapLines(c, 1, {"not json at all", "[1,2]", R"({"user":"u"})", R"({"user":"u","n":123456789012345678901234})"},
+           nullptr, &stats);
+  EXPECT_EQ(stats.not_json[1], 3u);  // as docs/rules.md says of numbers past 64 bits
   EXPECT_EQ(stats.matched[0], 1u);
 }
 
@@ -327,6 +365,35 @@ TEST(RuleMap, EventsOverThirtyTwoKibibytesAreInvalid) {
   EXPECT_NE(invalid[0].find("over the collector's limit"), std::string::npos);
 }
 
+TEST(RuleMap, EventsLargerThanTheScratchBufferAreCheckedSafely) {
+  // The rendered type was kept as a view into the event buffer, which moves
+  // when an event outgrows it (ASan: heap-use-after-free).
+  Config c = Base();
+  auto event = Track();
+  event.entries.push_back({"properties", MapNode({{"big", Scalar("{{ _line }}")}})});
+  c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", event));
+  std::vector<std::string> invalid;
+  MapLines(c, 0, {"joe " + std::string(100000, 'x')}, &invalid);
+  ASSERT_EQ(invalid.size(), 1u);
+  EXPECT_NE(invalid[0].find("over the collector's limit"), std::string::npos) << invalid[0];
+}
+
+TEST(RuleMap, OnlyAnExpressionEndingInATypedFilterIsTyped) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "js", "",
+                         MapNode({{"type", Scalar("track")},
+                                  {"event", Scalar("E")},
+                                  {"userId", Scalar("u")},
+                                  {"properties", MapNode({{"d", Scalar("{{ n | number | default('0') }}")},
+                                                          {"b", Scalar("{{ f | bool | default('no') }}")},
+                                                          {"j", Scalar("{{ o | json | default('{}') }}")},
+                                                          {"n", Scalar("{{ n | default('0') | number }}")}})}})));
+  EXPECT_EQ(MapLines(c, 1, {R"({"n":"5","f":"yes","o":{"a":1}})", R"({"x":1})"}),
+            (std::vector<std::string>{
+                R"({"event":"E","properties":{"b":"true","d":"5","j":"{\"a\":1}","n":5},"type":"track","userId":"u"})",
+                R"({"event":"E","properties":{"b":"no","d":"0","j":"{}","n":0},"type":"track","userId":"u"})"}));
+}
+
 TEST(RuleMap, RenderedEventsMissingRequiredFieldsAreInvalid) {
   Config c = Base();
   c.rules.push_back(Rule("r", "js", "", MapNode({{"type", Scalar("{{ kind }}")}, {"event", Scalar("{{ name }}")},
@@ -337,6 +404,60 @@ TEST(RuleMap, RenderedEventsMissingRequiredFieldsAreInvalid) {
   EXPECT_EQ(invalid, (std::vector<std::string>{"track event without \"event\"",
                                                "event without \"userId\" or \"anonymousId\"",
                                                "\"type\" is not track, page or identify"}));
+}
+
+TEST(RuleMap, CountedRepetitionsDoNotHideLinesFromTheRegex) {
+  // Not one-pass (unanchored), so RE2 runs behind the required-literal
+  // prefilter, which once asked for the text "10,13".
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", R"(ts=\d{10,13} (?P<user>\S+))", Track()));
+  EXPECT_EQ(MapLines(c, 0, {"x ts=1700000000000 joe"}).size(), 1u);
+}
+
+TEST(RuleMap, NoAllocationPerNonMatchingLine) {
+  Config c = Base();
+  c.rules.push_back(Rule("fast", "app", R"(^(?P<user>\S+) INFO (?P<what>[a-z]+)$)", Track()));
+  c.rules.push_back(Rule("re2", "app", R"((?:GET|PUT) (?P<user>\S+) done)", Track()));
+  c.rules.push_back(Rule("json", "js", "", Track("{{ user }}")));
+  Condition eq{"level", Condition::Kind::kEquals, "error", {}, true, {}};
+  Condition re{"n", Condition::Kind::kRegex, "^4", {}, true, {}};
+  Condition off{"_offset", Condition::Kind::kIn, "", {"1"}, true, {}};
+  c.rules[2].when = {re, off, eq};
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  const std::vector<std::pair<uint32_t, std::string>> lines = {
+      {0, "joe WARN x"}, {0, "joe INFO x y"}, {0, "GET joe failed"}, {0, "caf\xC3\xA9 INFO x "},
+      {1, R"({"user":"u","level":"info","n":42.5})"}, {1, R"({"user":"u","level":"error","n":5})"}, {1, "[1]"}};
+  auto map_all = [&] {
+    for (const auto& [source, line] : lines) {
+      LineContext ctx;
+      ctx.source = source;
+      ctx.line = line;
+      ctx.offset = 12345;
+      rules->Map(ctx, sink);
+    }
+  };
+  map_all();  // warm: scratch buffers, RE2's DFA caches, simdjson's parser
+  g_news = 0;
+  g_count_news = true;
+  for (int i = 0; i < 100; ++i) map_all();
+  g_count_news = false;
+  EXPECT_EQ(g_news.load(), 0);
+  EXPECT_TRUE(sink.events.empty());
+  EXPECT_EQ(rules->stats().unmatched[0], 101u * 4);
+}
+
+TEST(RuleMap, ReadyMadeMessageIdsAreLimitedToOneHundredCharactersNotBytes) {
+  Config c = Base();
+  std::string ok, too_long;
+  for (int i = 0; i < 100; ++i) ok += "\xC3\xA9";  // 100 characters, 200 bytes
+  too_long = ok + "x";
+  const auto event = [](const std::string& id) {
+    return R"({"type":"page","anonymousId":"a","messageId":")" + id + R"("})";
+  };
+  std::vector<std::string> invalid;
+  EXPECT_EQ(MapLines(c, 2, {event(ok), event(too_long)}, &invalid).size(), 1u);
+  EXPECT_EQ(invalid, std::vector<std::string>{"\"messageId\" is longer than 100 characters"});
 }
 
 TEST(RuleMap, ReadyMadeEventsKeepTheirMessageIdAndGetATimestamp) {

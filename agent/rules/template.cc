@@ -464,6 +464,11 @@ bool ScalarTemplate::Render(const Scope& scope, std::string& out) const {
     const Expr& e = *exprs[0];
     const Value v = e.Eval(scope);
     std::string_view text;
+    if (!typed) {  // `{{ x | number | default('0') }}` is a string, whatever x is
+      if (!TextOf(v, scratch_, &text) || text.empty()) return false;
+      json::AppendString(out, text);
+      return true;
+    }
     switch (v.kind) {
       case Value::kMissing: return false;
       case Value::kInt: json::AppendInt(out, v.i); return true;
@@ -551,6 +556,10 @@ ScalarTemplate CompileScalar(const TemplateNode& node, const std::string& file, 
       });
   t.constant = t.exprs.empty();
   t.single_expr = t.exprs.size() == 1 && t.pieces.size() == 1;
+  if (t.single_expr && !t.exprs[0]->filters.empty()) {
+    const Filter::Kind last = t.exprs[0]->filters.back().kind;
+    t.typed = last == Filter::kNumber || last == Filter::kInt || last == Filter::kBool || last == Filter::kJson;
+  }
   if (t.constant) {
     const std::string& s = node.text;
     if (s.empty()) {

@@ -105,7 +105,8 @@ struct ScalarTemplate {
   };
   std::vector<Piece> pieces;
   std::vector<std::unique_ptr<Expr>> exprs;
-  bool single_expr = false;  // exactly one expression and no text: may be typed
+  bool single_expr = false;  // exactly one expression and no text
+  bool typed = false;        // single_expr ending in number, int, bool or json: keeps its JSON type
   bool constant = false;     // no expression
   std::string constant_json; // constant: its JSON (a typed literal when written unquoted)
 
