@@ -71,7 +71,9 @@ TEST_P(RealLogs, EveryOutputLineIsAJsonEvent) {
   const int status = pclose(p);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  if (c.expect_events) EXPECT_GT(events, 0u);
+  if (c.expect_events) {
+    EXPECT_GT(events, 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, RealLogs, testing::ValuesIn(kCases), [](const testing::TestParamInfo<Case>& info) {

@@ -23,6 +23,7 @@
 
 #include "config/env.h"
 #include "config/units.h"
+#include "event/json_writer.h"
 
 namespace tailtrack {
 namespace {
@@ -255,66 +256,6 @@ bool ParseDecimal(std::string_view s, uint64_t* out) {
   }
   *out = v;
   return true;
-}
-
-// A JSON number as YAML would read a plain scalar: -?int(.frac)?(e[+-]?exp)?
-bool LooksLikeJsonNumber(std::string_view s) {
-  size_t i = 0;
-  auto digits = [&] {
-    const size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
-void AppendJsonString(std::string_view s, std::string* out) {
-  static const char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          *out += "\\u00";
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 // ---------------------------------------------------------------------------
@@ -607,7 +548,7 @@ void ToJson(const YAML::Node& node, Loader& loader, const std::string& label, st
     loader.ForEachEntry(node, label, [&](const YAML::Node& key, const YAML::Node& value) {
       if (!first) out->push_back(',');
       first = false;
-      AppendJsonString(key.Scalar(), out);
+      json::AppendString(*out, key.Scalar());
       out->push_back(':');
       ToJson(value, loader, label + "." + key.Scalar(), out, depth + 1);
     });
@@ -623,15 +564,15 @@ void ToJson(const YAML::Node& node, Loader& loader, const std::string& label, st
   } else if (node.IsScalar()) {
     const std::string text = loader.Text(node);
     if (node.Tag() != "?") {
-      AppendJsonString(text, out);
-    } else if (LooksLikeJsonNumber(text) || text == "true" || text == "false" || text == "null") {
+      json::AppendString(*out, text);
+    } else if (json::IsJsonNumber(text) || text == "true" || text == "false" || text == "null") {
       *out += text;
     } else if (text == "True" || text == "TRUE" || text == "False" || text == "FALSE") {
       *out += text[0] == 'T' ? "true" : "false";
     } else if (text == "~" || text == "Null" || text == "NULL") {
       *out += "null";
     } else {
-      AppendJsonString(text, out);
+      json::AppendString(*out, text);
     }
   } else {
     *out += "null";

@@ -31,6 +31,10 @@ void RepairUtf8(std::string_view s, std::string& out);
 // True when `s` is valid UTF-8 (simdjson's validator: fast on the common case).
 inline bool IsValidUtf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
 
+// True when `s` is a number as JSON's grammar writes it:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool IsJsonNumber(std::string_view s);
+
 void AppendInt(std::string& out, int64_t value);
 void AppendUint(std::string& out, uint64_t value);
 

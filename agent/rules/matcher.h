@@ -49,6 +49,7 @@ class OnePassMatcher {
  private:
   struct Step {
     enum Op : uint8_t { kLiteral, kRepeat, kOpen, kClose, kEnd };
+    explicit Step(Op o) : op(o) {}
     Op op;
     uint16_t cls = 0;  // kRepeat: index into classes_
     int group = 0;     // kOpen / kClose

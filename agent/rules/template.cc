@@ -174,32 +174,6 @@ void ScanTemplate(std::string_view text, const TemplateError* fail, OnText on_te
   }
 }
 
-bool LooksLikeJsonNumber(std::string_view s) {
-  // JSON's grammar: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
-  size_t i = 0;
-  auto digits = [&] {
-    const size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
 void Sha256Hex(std::string_view text, std::string& out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -564,7 +538,7 @@ ScalarTemplate CompileScalar(const TemplateNode& node, const std::string& file, 
     const std::string& s = node.text;
     if (s.empty()) {
       // renders empty: left out
-    } else if (node.plain && (s == "true" || s == "false" || LooksLikeJsonNumber(s))) {
+    } else if (node.plain && (s == "true" || s == "false" || json::IsJsonNumber(s))) {
       t.constant_json = s;
     } else if (node.plain && (s == "null" || s == "~")) {
       // left out
