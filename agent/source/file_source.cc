@@ -155,11 +155,10 @@ void FileSource::StatPass(bool initial) {
       CheckTruncated(f, size);
       if (size > f->pos) MarkDirty(f);
     }
-    if (f->retired && !f->dirty) {
-      CloseFile(f);
-      return;
-    }
     FlushIdle(f, now);
+    // A replaced or deleted file read to its end is closed once its
+    // incomplete last line, if any, has been sent (after idle_flush).
+    if (f->retired && !f->dirty && f->partial.empty()) CloseFile(f);
   });
 }
 
@@ -269,7 +268,7 @@ void FileSource::Pump() {
       more = true;
     } else {
       f->dirty = false;
-      if (f->retired) CloseFile(f);
+      if (f->retired && f->partial.empty()) CloseFile(f);
     }
   });
   if (!more || paused_ || closing_) {
@@ -328,7 +327,8 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
 }
 
 void FileSource::FlushIdle(File* f, int64_t now_ms) {
-  if (f->partial.empty() || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
+  // A dirty file may hold the rest of the line, unread: it is not idle.
+  if (f->partial.empty() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
   LineContext ctx;
   ctx.source = index_;
   ctx.path = f->path;
