@@ -184,7 +184,8 @@ void FileSource::Discover(bool initial) {
 }
 
 FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a fifo put at a watched path must not block the loop in open(2).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(errno));
     return nullptr;

@@ -233,6 +233,32 @@ TEST_F(FileSourceTest, ADeletedFilesIncompleteLastLineIsNotLost) {
   EXPECT_TRUE(RunLoopUntil(&loop_, [&] { return source_->file_count() == 0; }));
 }
 
+TEST_F(FileSourceTest, APathReplacedByAFifoDoesNotBlockTheLoop) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "a\n");
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  // Not run between the two: the next stat pass sees a new inode at the path.
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  // Should the loop block in open(2), a writer unblocks it after a while.
+  std::atomic<bool> done{false}, blocked{false};
+  std::thread guard([&] {
+    for (int i = 0; i < 500 && !done; ++i) usleep(10'000);
+    if (done) return;
+    blocked = true;
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    if (fd >= 0) ::close(fd);
+  });
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(300));
+  done = true;
+  guard.join();
+  EXPECT_FALSE(blocked);
+  AppendFile(dir_ / "app.log.1", "b\n");  // the old file was read to its end and closed
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 1; }, std::chrono::milliseconds(200)));
+}
+
 TEST_F(FileSourceTest, LinesAcrossReadChunkBoundariesArriveWholeAndOnce) {
   // A "\r\n" split across the first boundary, a line ending exactly at the
   // second, a line longer than a chunk across the third.
