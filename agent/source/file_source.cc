@@ -172,15 +172,49 @@ void FileSource::Discover(bool initial) {
     }
     globfree(&g);
   }
+  // A file renamed within the glob (app.log -> app.log.1) is the file
+  // already open: it goes on from its offset under its new name.
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    File* same = FindOpen(st.st_dev, st.st_ino);
+    if (same == nullptr) continue;
+    struct stat old;
+    if (!same->retired && ::stat(same->path.c_str(), &old) == 0 && old.st_dev == same->dev &&
+        old.st_ino == same->ino) {
+      continue;  // a second name (hard link) of a file read under the first
+    }
+    Log(LogLevel::kInfo, "source {}: {} is now {}; reading on from offset {}", config_.name, same->path, path,
+        same->pos);
+    if (same->retired) {
+      retired_.erase(std::find(retired_.begin(), retired_.end(), same));
+      same->retired = false;
+    } else {
+      files_.erase(same->path);
+    }
+    same->path = path;
+    files_[path] = same;
+  }
+  for (const auto& path : found) {
+    if (files_.count(path) || Excluded(path, config_.exclude)) continue;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || FindOpen(st.st_dev, st.st_ino)) continue;
     // start_at applies to files present at start; files that appear later
     // are new, and all of them is news.
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
     if (f) Log(LogLevel::kInfo, "source {}: reading {} from offset {}", config_.name, path, f->pos);
   }
+}
+
+FileSource::File* FileSource::FindOpen(dev_t dev, ino_t ino) const {
+  for (const auto& [path, f] : files_) {
+    if (f->dev == dev && f->ino == ino) return f;
+  }
+  for (File* f : retired_) {
+    if (f->dev == dev && f->ino == ino) return f;
+  }
+  return nullptr;
 }
 
 FileSource::File* FileSource::Open(const std::string& path, bool at_end) {

@@ -287,5 +287,26 @@ TEST_F(FileSourceTest, LinesAcrossReadChunkBoundariesArriveWholeAndOnce) {
   EXPECT_EQ(lines_.seen[2].offset, 2 * k);
 }
 
+TEST_F(FileSourceTest, AFileRenamedWithinTheGlobIsNotReadAgain) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\ntwo\n");
+  config_.paths = {dir_ / "app.log*"};
+  Start();
+  ASSERT_TRUE(WaitLines(2));
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "new\n");
+  AppendFile(dir_ / "app.log.1", "three\n");  // a late write to the renamed file
+  ASSERT_TRUE(WaitLines(4));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
+  std::vector<std::string> texts = lines_.texts();
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"new", "one", "three", "two"}));
+  for (const auto& l : lines_.seen) {
+    if (l.line == "three") {
+      EXPECT_EQ(l.path, dir_ / "app.log.1");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tailtrack
