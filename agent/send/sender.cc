@@ -272,7 +272,10 @@ void Sender::Finish(Request* r, CURLcode result) {
     Retry(std::move(batch), delay, fmt::format("curl {}", static_cast<int>(result)),
           fmt::format("cannot deliver to {}: {}", url_, error));
   } else if (status == 429) {
-    const uint64_t delay = has_retry_after ? retry_after : Backoff(batch->attempts);
+    // A Retry-After of 0 or a date in the past is no licence to spin: at
+    // least initial_backoff, so the retry rate stays bounded.
+    const uint64_t floor = static_cast<uint64_t>(std::max<int64_t>(1, config_.retry.initial_backoff.count()));
+    const uint64_t delay = has_retry_after ? std::max(retry_after, floor) : Backoff(batch->attempts);
     hold_until_ = std::max(hold_until_, now + delay);
     Retry(std::move(batch), delay, "http 429",
           fmt::format("collector {} asks to slow down (429){}; sending nothing for {} ms", url_,

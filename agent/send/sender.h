@@ -9,7 +9,8 @@
 //   timeout, connection   retried, per batch, after an exponential backoff with
 //                         jitter: uniform in [initial, min(max, initial * 2^attempt)]
 //   429                   nothing is sent before Retry-After (seconds or an HTTP
-//                         date, at most 1 h) or, without one, the backoff
+//                         date, at most 1 h, at least initial_backoff) or, without
+//                         one, the backoff
 //   401                   nothing is dropped; nothing is sent for retry.max_backoff
 //   400, other 4xx        refused: OnRefused with the answer (the split that
 //                         isolates the bad events comes with the spool)

@@ -137,6 +137,20 @@ TEST_F(SenderTest, A429HoldsEveryBatchForRetryAfter) {
   EXPECT_GE(reqs[2].received_ms - reqs[0].received_ms, 900);
 }
 
+TEST_F(SenderTest, A429WithRetryAfterZeroOrAPastDateDoesNotSpin) {
+  config_.retry.initial_backoff = std::chrono::milliseconds(400);
+  config_.retry.max_backoff = std::chrono::milliseconds(1000);
+  for (int i = 0; i < 25; ++i) {
+    collector_.Script(ScriptedAnswer::Status(429, "0"));
+    collector_.Script(ScriptedAnswer::Status(429, "Thu, 01 Jan 1970 00:00:00 GMT"));
+  }
+  Sender& s = Make();
+  s.Submit(MakeBatch(1));
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(500));
+  // At most one retry per initial_backoff, however fast the collector answers.
+  EXPECT_LE(collector_.requests().size(), 3u);
+}
+
 TEST_F(SenderTest, A400RefusesTheBatchWithoutRetry) {
   collector_.Script(ScriptedAnswer::Status(400));
   Sender& s = Make();

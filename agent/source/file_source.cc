@@ -155,11 +155,10 @@ void FileSource::StatPass(bool initial) {
       CheckTruncated(f, size);
       if (size > f->pos) MarkDirty(f);
     }
-    if (f->retired && !f->dirty) {
-      CloseFile(f);
-      return;
-    }
     FlushIdle(f, now);
+    // A replaced or deleted file read to its end is closed once its
+    // incomplete last line, if any, has been sent (after idle_flush).
+    if (f->retired && !f->dirty && f->partial.empty()) CloseFile(f);
   });
 }
 
@@ -173,10 +172,34 @@ void FileSource::Discover(bool initial) {
     }
     globfree(&g);
   }
+  // A file renamed within the glob (app.log -> app.log.1) is the file
+  // already open: it goes on from its offset under its new name.
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    File* same = FindOpen(st.st_dev, st.st_ino);
+    if (same == nullptr) continue;
+    struct stat old;
+    if (!same->retired && ::stat(same->path.c_str(), &old) == 0 && old.st_dev == same->dev &&
+        old.st_ino == same->ino) {
+      continue;  // a second name (hard link) of a file read under the first
+    }
+    Log(LogLevel::kInfo, "source {}: {} is now {}; reading on from offset {}", config_.name, same->path, path,
+        same->pos);
+    if (same->retired) {
+      retired_.erase(std::find(retired_.begin(), retired_.end(), same));
+      same->retired = false;
+    } else {
+      files_.erase(same->path);
+    }
+    same->path = path;
+    files_[path] = same;
+  }
+  for (const auto& path : found) {
+    if (files_.count(path) || Excluded(path, config_.exclude)) continue;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || FindOpen(st.st_dev, st.st_ino)) continue;
     // start_at applies to files present at start; files that appear later
     // are new, and all of them is news.
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
@@ -184,8 +207,19 @@ void FileSource::Discover(bool initial) {
   }
 }
 
+FileSource::File* FileSource::FindOpen(dev_t dev, ino_t ino) const {
+  for (const auto& [path, f] : files_) {
+    if (f->dev == dev && f->ino == ino) return f;
+  }
+  for (File* f : retired_) {
+    if (f->dev == dev && f->ino == ino) return f;
+  }
+  return nullptr;
+}
+
 FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a fifo put at a watched path must not block the loop in open(2).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(errno));
     return nullptr;
@@ -269,7 +303,7 @@ void FileSource::Pump() {
       more = true;
     } else {
       f->dirty = false;
-      if (f->retired) CloseFile(f);
+      if (f->retired && f->partial.empty()) CloseFile(f);
     }
   });
   if (!more || paused_ || closing_) {
@@ -328,7 +362,8 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
 }
 
 void FileSource::FlushIdle(File* f, int64_t now_ms) {
-  if (f->partial.empty() || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
+  // A dirty file may hold the rest of the line, unread: it is not idle.
+  if (f->partial.empty() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
   LineContext ctx;
   ctx.source = index_;
   ctx.path = f->path;

@@ -84,6 +84,7 @@ class FileSource {
   void StatPass(bool initial);
   void Discover(bool initial);
   File* Open(const std::string& path, bool at_end);
+  File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
   void Retire(File* f);  // read to the end, then close
   void CloseFile(File* f);
   void MarkDirty(File* f);

@@ -1,10 +1,15 @@
 #include "source/file_source.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -184,6 +189,123 @@ TEST_F(FileSourceTest, ABigFileIsReadWholeInChunks) {
   ASSERT_TRUE(WaitLines(100000));
   EXPECT_EQ(lines_.seen.back().line, "line number 99999");
   EXPECT_EQ(lines_.seen[50000].line, "line number 50000");
+}
+
+TEST_F(FileSourceTest, AnIncompleteLineIsNotFlushedWhileTheFileHasUnreadBytes) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "whole\npart");
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  // The loop does not run: when it does, the stat pass is due, the partial
+  // line is older than idle_flush, and the rest of the line is already there.
+  usleep(400'000);
+  AppendFile(path, "ial\n");
+  ASSERT_TRUE(WaitLines(2));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 2; }, std::chrono::milliseconds(300)));
+  EXPECT_EQ(lines_.texts(), (std::vector<std::string>{"whole", "partial"}));
+}
+
+TEST_F(FileSourceTest, AReplacedFilesIncompleteLastLineIsNotLost) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "old 1\nold tail");
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "new 1\n");
+  ASSERT_TRUE(WaitLines(3));
+  std::vector<std::string> texts = lines_.texts();
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"new 1", "old 1", "old tail"}));
+}
+
+TEST_F(FileSourceTest, ADeletedFilesIncompleteLastLineIsNotLost) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\ntwo");
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_TRUE(WaitLines(2));
+  EXPECT_EQ(lines_.seen[1].line, "two");
+  EXPECT_EQ(lines_.seen[1].offset, 4u);
+  EXPECT_TRUE(RunLoopUntil(&loop_, [&] { return source_->file_count() == 0; }));
+}
+
+TEST_F(FileSourceTest, APathReplacedByAFifoDoesNotBlockTheLoop) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "a\n");
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  // Not run between the two: the next stat pass sees a new inode at the path.
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  // Should the loop block in open(2), a writer unblocks it after a while.
+  std::atomic<bool> done{false}, blocked{false};
+  std::thread guard([&] {
+    for (int i = 0; i < 500 && !done; ++i) usleep(10'000);
+    if (done) return;
+    blocked = true;
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    if (fd >= 0) ::close(fd);
+  });
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(300));
+  done = true;
+  guard.join();
+  EXPECT_FALSE(blocked);
+  AppendFile(dir_ / "app.log.1", "b\n");  // the old file was read to its end and closed
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 1; }, std::chrono::milliseconds(200)));
+}
+
+TEST_F(FileSourceTest, LinesAcrossReadChunkBoundariesArriveWholeAndOnce) {
+  // A "\r\n" split across the first boundary, a line ending exactly at the
+  // second, a line longer than a chunk across the third.
+  const size_t k = FileSource::kReadChunk;
+  std::string content;
+  std::vector<std::string> want;
+  auto add = [&](std::string line, const std::string& end) {
+    want.push_back(line);
+    content += line + end;
+  };
+  add(std::string(k - 1, 'a'), "\r\n");  // '\r' is byte k-1, '\n' byte k
+  add(std::string(k - 2, 'b'), "\n");    // '\n' is byte 2k-1: the chunk ends with it
+  add("c", "\n");
+  add(std::string(k + 100, 'd'), "\r\n");
+  add("e", "\n");
+  ASSERT_EQ(content[k - 1], '\r');
+  ASSERT_EQ(content[2 * k - 1], '\n');
+  const std::string path = dir_ / "big.log";
+  WriteFile(path, content);
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(want.size()));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > want.size(); }, std::chrono::milliseconds(100)));
+  ASSERT_EQ(lines_.texts(), want);
+  EXPECT_EQ(lines_.seen[1].offset, k + 1);
+  EXPECT_EQ(lines_.seen[2].offset, 2 * k);
+}
+
+TEST_F(FileSourceTest, AFileRenamedWithinTheGlobIsNotReadAgain) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\ntwo\n");
+  config_.paths = {dir_ / "app.log*"};
+  Start();
+  ASSERT_TRUE(WaitLines(2));
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "new\n");
+  AppendFile(dir_ / "app.log.1", "three\n");  // a late write to the renamed file
+  ASSERT_TRUE(WaitLines(4));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
+  std::vector<std::string> texts = lines_.texts();
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"new", "one", "three", "two"}));
+  for (const auto& l : lines_.seen) {
+    if (l.line == "three") {
+      EXPECT_EQ(l.path, dir_ / "app.log.1");
+    }
+  }
 }
 
 }  // namespace
