@@ -124,7 +124,7 @@ void Agent::OnLine(const LineContext& line) {
 
 void Agent::ArmFlushTimer() {
   const int64_t interval = config_.batch.flush_interval.count();
-  const int64_t due = batcher_->opened_ms() + interval - WallClockMillis();
+  const int64_t due = batcher_->opened_ms() + interval - MonotonicMillis();
   flush_armed_ = true;
   uv_timer_start(&flush_timer_, OnFlushTimer, static_cast<uint64_t>(std::clamp<int64_t>(due, 0, interval)), 0);
 }
@@ -134,7 +134,7 @@ void Agent::OnFlushTimer(uv_timer_t* t) {
   self->flush_armed_ = false;
   if (!self->batcher_->has_open_batch()) return;
   // The batch that armed the timer may have gone out full; this one may be younger.
-  if (WallClockMillis() - self->batcher_->opened_ms() >= self->config_.batch.flush_interval.count()) {
+  if (MonotonicMillis() - self->batcher_->opened_ms() >= self->config_.batch.flush_interval.count()) {
     self->batcher_->Flush();
   } else {
     self->ArmFlushTimer();

@@ -49,7 +49,7 @@ class Batch {
   uint32_t event_source(size_t i) const { return sources_[i]; }
 
   std::vector<BatchOrigin> origins;
-  int64_t created_ms = 0;  // read time of its first event: flush_interval counts from here
+  int64_t created_ms = 0;  // MonotonicMillis() at its first event: flush_interval counts from here
   uint64_t id = 0;         // a sequence number, for logs
 
   // Delivery state, owned by the sender.

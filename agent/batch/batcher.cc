@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
+
 namespace tailtrack {
 
 Batcher::Batcher(const BatchConfig& config, BatchListener& listener) : config_(config), listener_(listener) {}
@@ -19,7 +21,7 @@ void Batcher::OnEvent(std::string_view event_json, const LineContext& line) {
     }
     open_ = std::make_unique<Batch>();
     open_->id = next_id_++;
-    open_->created_ms = line.read_time_ms;
+    open_->created_ms = MonotonicMillis();
     last_origin_ = 0;
   }
   open_->Append(event_json, line.source);

@@ -11,6 +11,11 @@ int64_t WallClockMillis() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+int64_t MonotonicMillis() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 void FormatIsoMillis(int64_t unix_millis, char out[24]) {
   using namespace std::chrono;
   const sys_time<milliseconds> tp{milliseconds{unix_millis}};

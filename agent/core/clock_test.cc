@@ -13,3 +13,16 @@ TEST(Clock, FormatsMillisecondsAsUtcIso8601) {
 TEST(Clock, WallClockIsAfter2024) { EXPECT_GT(WallClockMillis(), 1704067200000); }
 
 }  // namespace tailtrack
+
+namespace tailtrack {
+
+TEST(Clock, MonotonicMillisNeverGoesBackwards) {
+  int64_t last = MonotonicMillis();
+  for (int i = 0; i < 1000; ++i) {
+    const int64_t now = MonotonicMillis();
+    EXPECT_GE(now, last);
+    last = now;
+  }
+}
+
+}  // namespace tailtrack
