@@ -148,9 +148,18 @@ void Sender::Start(std::unique_ptr<Batch> batch) {
   curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, gzip ? gzip_headers_ : headers_);
   curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
   curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, payload.data());
+  const CURLMcode added = curl_multi_add_handle(multi_, r->easy);
+  if (added != CURLM_OK) {
+    // Out of memory or a curl bug: the batch must not hold an in-flight slot
+    // forever; it waits and is tried again like any failed attempt.
+    std::unique_ptr<Batch> again = std::move(r->batch);
+    idle_.push_back(r);
+    const uint64_t delay = Backoff(again->attempts);
+    Retry(std::move(again), delay, "curl multi", fmt::format("cannot start a request: {}", curl_multi_strerror(added)));
+    return;
+  }
   active_.push_back(r);
   ++stats_.requests;
-  curl_multi_add_handle(multi_, r->easy);
 }
 
 size_t Sender::OnWrite(char* data, size_t size, size_t n, void* userp) {
