@@ -11,7 +11,10 @@ packages=(
   libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
-  packages+=(clang libclang-rt-14-dev)
+  # llvm: /usr/bin/llvm-symbolizer, without which a fuzzer's crash report has
+  # no function names or lines (clang only recommends it, and we install
+  # without recommends).
+  packages+=(clang libclang-rt-14-dev llvm)
 fi
 
 missing=()
