@@ -88,10 +88,21 @@ TEST(Golden, MessageIdsAreTheSameOnEveryRun) {
   EXPECT_EQ(a.lines, b.lines);
 }
 
-TEST(Golden, UnknownSourceIsAConfigError) {
-  const CommandRun run = RunCommand(TestCommandFor("nope", "shop.log") + " 2>/dev/null");
+// A source the configuration does not have is a mistake on the command line:
+// a usage error (exit 2, one line), not a configuration error.
+TEST(Golden, UnknownSourceIsAUsageError) {
+  const CommandRun run = RunCommand(TestCommandFor("nope", "shop.log") + " 2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_EQ(run.lines, (std::vector<std::string>{
+                           "tailtrack: unknown source \"nope\" (sources: shop, web, accounts, local) (see tailtrack --help)"}));
+}
+
+TEST(Golden, AConfigWithoutTestsIsAConfigErrorAtItsStart) {
+  const std::string config = kData + "/example-config.yaml";
+  const CommandRun run = RunCommand(std::string(TAILTRACK_BINARY) + " test -c " + config + " 2>&1 >/dev/null");
   EXPECT_EQ(run.status, 78);
-  EXPECT_TRUE(run.lines.empty());
+  EXPECT_EQ(run.lines, (std::vector<std::string>{
+                           config + ":1:1: no tests: in the configuration (to map lines, give --source NAME [INPUT])"}));
 }
 
 // `tests:` in a configuration, through the real loader: `expect` keeps YAML's

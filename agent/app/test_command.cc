@@ -19,6 +19,7 @@
 namespace tailtrack {
 namespace {
 
+constexpr int kExitUsage = 2;     // as main.cc: a mistake on the command line
 constexpr int kExitNoInput = 66;  // sysexits.h EX_NOINPUT
 constexpr size_t kSamplesPerSource = 5;
 constexpr size_t kSampleChars = 200;
@@ -78,9 +79,10 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
   if (!source) {
     std::string names;
     for (const auto& s : config.sources) names += (names.empty() ? "" : ", ") + s.name;
-    std::fprintf(stderr, "%s: unknown source \"%s\" (sources: %s)\n", config.path.c_str(), options.source.c_str(),
-                 names.c_str());
-    return kExitConfig;
+    // The configuration is fine; the command line names a source it does not have.
+    std::fprintf(stderr, "tailtrack: unknown source \"%s\" (sources: %s) (see tailtrack --help)\n",
+                 options.source.c_str(), names.c_str());
+    return kExitUsage;
   }
   const bool is_stdin = options.input == "-" || options.input.empty();
   FILE* in = is_stdin ? stdin : std::fopen(options.input.c_str(), "rb");
@@ -153,8 +155,9 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
 
 int RunRuleTests(const Config& config, RuleSet& rules) {
   if (config.tests.empty()) {
-    std::fprintf(stderr, "%s: no tests: in the configuration (to map lines, give --source NAME [INPUT])\n",
-                 config.path.c_str());
+    const ConfigError error(config.path, Mark{1, 1},
+                            "no tests: in the configuration (to map lines, give --source NAME [INPUT])");
+    std::fprintf(stderr, "%s\n", error.what());
     return kExitConfig;
   }
   int failed = 0;
