@@ -164,15 +164,9 @@ int RunRuleTests(const Config& config, RuleSet& rules) {
   for (size_t t = 0; t < config.tests.size(); ++t) {
     const RuleTestConfig& test = config.tests[t];
     const std::string name = test.name.empty() ? fmt::format("#{}", t + 1) : fmt::format("\"{}\"", test.name);
-    const auto source = config.FindSource(test.source);
-    if (!source) {
-      std::fprintf(stderr, "%s:%d:%d: unknown source \"%s\" in test %s\n", config.path.c_str(), test.mark.line,
-                   test.mark.column, test.source.c_str(), name.c_str());
-      return kExitConfig;
-    }
     CollectSink sink;
     LineContext ctx;
-    ctx.source = static_cast<uint32_t>(*source);
+    ctx.source = static_cast<uint32_t>(*config.FindSource(test.source));  // the loader checked it exists
     ctx.path = "test";
     ctx.file_id = Fnv1a64(name) | 1;
     uint64_t offset = 0;

@@ -164,7 +164,7 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
   const std::string& file = config.path;
   const RuleConfig& rc = config.rules[index];
   CompiledRule rule;
-  rule.name = rc.name.empty() ? fmt::format("rule-{}", index + 1) : rc.name;
+  rule.name = rc.name;
   rule.hash = Fnv1a32(rule.name);
   rule.continue_matching = rc.continue_matching;
   const std::string quoted = fmt::format("\"{}\"", rule.name);
@@ -176,18 +176,11 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
       if (sources_[s].format != Format::kEvent) applies.push_back(s);
     }
   } else {
-    for (size_t k = 0; k < rc.sources.size(); ++k) {
-      const Mark mark = k < rc.source_marks.size() ? rc.source_marks[k] : rc.mark;
-      const auto s = config.FindSource(rc.sources[k]);
-      if (!s) throw ConfigError(file, mark, fmt::format("unknown source \"{}\" in rule {}", rc.sources[k], quoted));
-      if (sources_[*s].format == Format::kEvent) {
-        throw ConfigError(file, mark,
-                          fmt::format("rule {} applies to source \"{}\", whose format is event: ready-made events "
-                                      "are not mapped by rules",
-                                      quoted, rc.sources[k]));
-      }
+    // The loader has checked that each source exists and is not format: event.
+    for (const std::string& name : rc.sources) {
+      const auto s = static_cast<uint32_t>(*config.FindSource(name));
       // A source named twice is one source: the rule runs once per line.
-      if (std::find(applies.begin(), applies.end(), *s) == applies.end()) applies.push_back(static_cast<uint32_t>(*s));
+      if (std::find(applies.begin(), applies.end(), s) == applies.end()) applies.push_back(s);
     }
   }
   const SourceConfig* text_source = nullptr;

@@ -51,8 +51,9 @@ struct RuleStats {
 
 class RuleSet {
  public:
-  // Compiles every rule of `config`. Throws ConfigError pointing at the
-  // offending regex, template, filter or source name.
+  // Compiles every rule of `config`, which LoadConfig has validated (every
+  // source a rule names exists and is not format: event). Throws ConfigError
+  // pointing at the offending regex, template, filter or time zone.
   static std::unique_ptr<RuleSet> Compile(const Config& config);
 
   virtual ~RuleSet() = default;

@@ -170,12 +170,6 @@ TEST(RuleCompile, AnyDottedPathIsAllowedForJsonSources) {
   EXPECT_EQ(CompileError(c), "no error");
 }
 
-TEST(RuleCompile, UnknownSourceIsAnErrorAtItsName) {
-  Config c = Base();
-  c.rules.push_back(Rule("r", "nope", "^(?P<user>\\S+)", Track()));
-  EXPECT_EQ(CompileError(c), "t.yaml:3:15: unknown source \"nope\" in rule \"r\"");
-}
-
 TEST(RuleCompile, EventsThatCanNeverBeValidAreErrors) {
   Config c = Base();
   c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", MapNode({{"userId", Scalar("{{ user }}", 8, 15)}}, 5)));
@@ -187,14 +181,6 @@ TEST(RuleCompile, EventsThatCanNeverBeValidAreErrors) {
             "t.yaml:5:5: the event of rule \"r\" has neither \"userId\" nor \"anonymousId\"; the collector needs one");
   c.rules[0].event = MapNode({{"type", Scalar("alias", 6, 13)}, {"userId", Scalar("{{ user }}", 8, 15)}}, 5);
   EXPECT_EQ(CompileError(c), "t.yaml:6:13: type \"alias\" is not one the collector takes: track, page or identify");
-}
-
-TEST(RuleCompile, RulesCannotMapReadyMadeEventSources) {
-  Config c = Base();
-  c.rules.push_back(Rule("r", "ev", "", Track()));
-  EXPECT_EQ(CompileError(c),
-            "t.yaml:3:15: rule \"r\" applies to source \"ev\", whose format is event: ready-made events are not "
-            "mapped by rules");
 }
 
 TEST(RuleCompile, BadConditionRegexIsAnErrorAtTheCondition) {
