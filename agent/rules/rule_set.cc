@@ -361,11 +361,14 @@ Node RuleSetImpl::CompileNode(const std::string& file, const std::string& key, c
 }
 
 bool RuleSetImpl::ParseJson(std::string_view text, simdjson::dom::parser& parser, simdjson::dom::element* root) {
-  if (!json::IsValidUtf8(text)) {
-    json::RepairUtf8(text, repaired_);
-    text = repaired_;
-  }
+  // simdjson validates UTF-8 while it parses: a line is repaired (invalid bytes
+  // become U+FFFD) and parsed again only when that is why it was refused. Repair
+  // changes no ASCII byte, so a line refused for another reason stays refused.
   auto r = parser.parse(text.data(), text.size(), true);
+  if (r.error() == simdjson::UTF8_ERROR) {
+    json::RepairUtf8(text, repaired_);
+    r = parser.parse(repaired_.data(), repaired_.size(), true);
+  }
   if (r.error()) return false;
   *root = r.value_unsafe();
   return true;

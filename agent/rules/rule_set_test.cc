@@ -329,6 +329,40 @@ TEST(RuleMap, InvalidUtf8AndControlBytesStillMakeValidJson) {
   EXPECT_EQ(user, std::string_view("j\xEF\xBF\xBD\xEF\xBF\xBD\x00\x01\"\\e", 12));
 }
 
+TEST(RuleMap, JsonLinesWithInvalidUtf8AreRepairedNotRefused) {
+  Config c = Base();
+  c.sources.push_back(Source("dk", Format::kDocker));
+  c.sources.back().inner = InnerFormat::kJson;
+  c.rules.push_back(Rule("r", "js", "", Track()));
+  c.rules.push_back(Rule("d", "dk", "", Track()));
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  LineContext ctx;
+  const std::string lines[] = {
+      "{\"user\":\"j\xFF\"}",                                      // json
+      "{\"log\":\"{\\\"user\\\":\\\"d\xC3\\\"}\\n\",\"stream\":\"stdout\"}",  // docker, inner json
+      "\xFF not json",
+  };
+  for (const uint32_t source : {1u, 3u}) {
+    for (const auto& line : lines) {
+      ctx.source = source;
+      ctx.line = line;
+      rules->Map(ctx, sink);
+    }
+  }
+  ASSERT_EQ(sink.events.size(), 2u);  // the json line on js, the docker line on dk
+  std::string_view user;
+  simdjson::dom::parser parser;
+  ASSERT_EQ(parser.parse(sink.events[0])["userId"].get(user), simdjson::SUCCESS);
+  EXPECT_EQ(user, "j\xEF\xBF\xBD");
+  ASSERT_EQ(parser.parse(sink.events[1])["userId"].get(user), simdjson::SUCCESS);
+  EXPECT_EQ(user, "d\xEF\xBF\xBD");
+  // On js, the docker line is an object without "user": made, but invalid.
+  EXPECT_EQ(sink.invalid.size(), 1u);
+  EXPECT_EQ(rules->stats().not_json[1], 1u);  // "\xFF not json"
+  EXPECT_EQ(rules->stats().not_json[3], 2u);  // a json line without "log", and "\xFF not json"
+}
+
 TEST(RuleMap, NonJsonLinesOfJsonSourcesAreCounted) {
   Config c = Base();
   c.rules.push_back(Rule("r", "js", "", Track()));
