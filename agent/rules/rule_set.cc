@@ -36,6 +36,31 @@ size_t Utf8Length(std::string_view s) {
   return n;
 }
 
+// Ends a context object whose '{' is at `open` with tailtrack's `library`.
+void AppendLibrary(std::string& out, size_t open) {
+  if (out.size() > open + 1) out.push_back(',');
+  out.append(kLibrary);
+}
+
+// A context of its own, for an event that has none.
+void AppendLibraryContext(std::string& out) {
+  out.append(",\"context\":{");
+  AppendLibrary(out, out.size() - 1);
+  out.push_back('}');
+}
+
+// Why an event breaks the collector's field reference, or empty when it does
+// not. `type` is the value of "type" without quotes: empty when absent, "?"
+// when it is not a string.
+std::string_view FieldReferenceProblem(std::string_view type, bool has_event, bool has_id) {
+  const bool track = type == "track";
+  if (type.empty()) return "event without \"type\"";
+  if (!track && type != "page" && type != "identify") return "\"type\" is not track, page or identify";
+  if (track && !has_event) return "track event without \"event\"";
+  if (!has_id) return "event without \"userId\" or \"anonymousId\"";
+  return {};
+}
+
 bool IsTextual(const SourceConfig& s) {
   return s.format == Format::kText || ((s.format == Format::kCri || s.format == Format::kDocker) && s.inner == InnerFormat::kText);
 }
@@ -568,10 +593,7 @@ bool RuleSetImpl::RenderMap(const Node& node, const Scope& scope, std::string& o
     out.append(child.key_json);
     if (!RenderNode(child, scope, out)) out.resize(mark);
   }
-  if (library) {
-    if (out.size() > start + 1) out.push_back(',');
-    out.append(kLibrary);
-  }
+  if (library) AppendLibrary(out, start);
   if (out.size() == start + 1) {
     out.resize(start);
     return false;
@@ -655,26 +677,13 @@ void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope
     out.append(",\"timestamp\":");
     AppendTime(out, line.read_time_ms);
   }
-  if (!rule.has_context) {
-    out.append(",\"context\":{");
-    out.append(kLibrary);
-    out.push_back('}');
-  }
+  if (!rule.has_context) AppendLibraryContext(out);
   out.push_back('}');
 
-  const std::string_view type = std::string_view(out).substr(type_at, type_size);
-  std::string_view reason;
-  const bool track = type == "\"track\"";
-  if (type.empty()) {
-    reason = "event without \"type\"";
-  } else if (!track && type != "\"page\"" && type != "\"identify\"") {
-    reason = "\"type\" is not track, page or identify";
-  } else if (track && !has_event) {
-    reason = "track event without \"event\"";
-  } else if (!has_user && !has_anon) {
-    reason = "event without \"userId\" or \"anonymousId\"";
-  }
-  Finish(line, sink, reason);
+  // The rendered type is JSON: a string is compared without its quotes.
+  std::string_view type;
+  if (type_size > 0) type = out[type_at] == '"' ? std::string_view(out).substr(type_at + 1, type_size - 2) : "?";
+  Finish(line, sink, FieldReferenceProblem(type, has_event, has_user || has_anon));
 }
 
 void RuleSetImpl::Finish(const LineContext& line, EventSink& sink, std::string_view reason) {
@@ -732,17 +741,16 @@ void RuleSetImpl::MapReadyMade(const SourceState& src, const LineContext& line, 
         json::AppendElement(out, value);
         continue;
       }
+      const size_t open = out.size();
       out.push_back('{');
-      const size_t start = out.size();
       for (auto c : simdjson::dom::object(value)) {
         if (c.key == "library") continue;
-        if (out.size() > start) out.push_back(',');
+        if (out.size() > open + 1) out.push_back(',');
         json::AppendString(out, c.key);
         out.push_back(':');
         json::AppendElement(out, c.value);
       }
-      if (out.size() > start) out.push_back(',');
-      out.append(kLibrary);
+      AppendLibrary(out, open);
       out.push_back('}');
       continue;
     }
@@ -757,11 +765,7 @@ void RuleSetImpl::MapReadyMade(const SourceState& src, const LineContext& line, 
     out.append("\"timestamp\":");
     AppendTime(out, line.read_time_ms);
   }
-  if (!has_context) {
-    out.append(",\"context\":{");
-    out.append(kLibrary);
-    out.push_back('}');
-  }
+  if (!has_context) AppendLibraryContext(out);
   out.push_back('}');
   // messageId goes first: insert it (the event is small, and this path is the cold one).
   text_.clear();
@@ -776,12 +780,7 @@ void RuleSetImpl::MapReadyMade(const SourceState& src, const LineContext& line, 
   text_.append(out, 1);
   out.swap(text_);
 
-  if (reason.empty()) {
-    if (type.empty()) reason = "event without \"type\"";
-    else if (type != "track" && type != "page" && type != "identify") reason = "\"type\" is not track, page or identify";
-    else if (type == "track" && !has_event) reason = "track event without \"event\"";
-    else if (!has_user && !has_anon) reason = "event without \"userId\" or \"anonymousId\"";
-  }
+  if (reason.empty()) reason = FieldReferenceProblem(type, has_event, has_user || has_anon);
   Finish(line, sink, reason);
 }
 
