@@ -291,7 +291,7 @@ std::unique_ptr<OnePassMatcher> OnePassMatcher::TryCompile(std::string_view p) {
     if (m->steps_[s].op != Step::kRepeat) continue;
     const Class& mine = m->classes_[m->steps_[s].cls];
     Class next{};
-    bool nullable = true, at_end = false;
+    bool nullable = true;
     for (size_t t = s + 1; t < m->steps_.size() && nullable; ++t) {
       const Step& st = m->steps_[t];
       if (st.op == Step::kLiteral) {
@@ -302,11 +302,9 @@ std::unique_ptr<OnePassMatcher> OnePassMatcher::TryCompile(std::string_view p) {
         for (int b = 0; b < 256; ++b) next[b] = next[b] || other[b];
         if (st.min > 0) nullable = false;
       } else if (st.op == Step::kEnd) {
-        at_end = true;
         nullable = false;
       }
     }
-    (void)at_end;
     if (nullable) continue;
     for (int b = 0; b < 256; ++b) {
       if (mine[b] && next[b]) return nullptr;
@@ -319,7 +317,7 @@ bool OnePassMatcher::Run(std::string_view text, std::string_view* caps, size_t* 
   const char* const base = text.data();
   const size_t n = text.size();
   size_t pos = 0;
-  size_t open_at[64];
+  size_t open_at[64];  // TryCompile refuses patterns of 64 groups or more
   for (const Step& s : steps_) {
     switch (s.op) {
       case Step::kLiteral: {
@@ -341,11 +339,10 @@ bool OnePassMatcher::Run(std::string_view text, std::string_view* caps, size_t* 
         break;
       }
       case Step::kOpen:
-        if (s.group < 64) open_at[s.group] = pos;
+        open_at[s.group] = pos;
         break;
       case Step::kClose:
-        caps[s.group] = std::string_view(base + (s.group < 64 ? open_at[s.group] : pos),
-                                         pos - (s.group < 64 ? open_at[s.group] : pos));
+        caps[s.group] = std::string_view(base + open_at[s.group], pos - open_at[s.group]);
         break;
       case Step::kEnd:
         if (pos != n) return *stop = pos, false;
@@ -366,11 +363,6 @@ bool OnePassMatcher::Match(std::string_view text, std::string_view* caps, bool* 
   const bool ok = Run(text, caps, &stop);
   *exact = stop >= text.size() || static_cast<unsigned char>(text[stop]) < 0x80;
   return ok;
-}
-
-bool OnePassMatcher::Match(std::string_view text, std::string_view* caps) const {
-  size_t stop;
-  return Run(text, caps, &stop);
 }
 
 namespace {

@@ -33,15 +33,13 @@ class OnePassMatcher {
   // nullptr when `pattern` is outside the subset (RE2 syntax assumed valid).
   static std::unique_ptr<OnePassMatcher> TryCompile(std::string_view pattern);
 
-  // Matches an ASCII `text` from its start. On success fills caps[0] (the
-  // whole match) and caps[1..groups] (RE2's group numbering); `caps` holds at
-  // least groups()+1 views.
-  bool Match(std::string_view text, std::string_view* caps) const;
-
-  // The same for any `text`: bytes >= 0x80 are in no class of the matcher.
-  // `*exact` is false when such a byte is where matching stopped; RE2, which
-  // reads UTF-8 characters, must decide then. Otherwise the answer and the
-  // captures are RE2's, without a scan of the whole line for such bytes.
+  // Matches `text` from its start. On success fills caps[0] (the whole match)
+  // and caps[1..groups] (RE2's group numbering); `caps` holds at least
+  // groups()+1 views. Bytes >= 0x80 are in no class of the matcher: `*exact` is
+  // false when such a byte is where matching stopped; RE2, which reads UTF-8
+  // characters, must decide then. Otherwise (always, for an ASCII `text`) the
+  // answer and the captures are RE2's, without a scan of the whole line for
+  // such bytes.
   bool Match(std::string_view text, std::string_view* caps, bool* exact) const;
 
   int groups() const { return groups_; }

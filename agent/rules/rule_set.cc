@@ -122,7 +122,7 @@ class RuleSetImpl final : public RuleSet {
 
   bool MatchRule(CompiledRule& rule, Scope& scope);
   bool Holds(const CompiledCondition& c, const Scope& scope);
-  void RenderRule(CompiledRule& rule, uint32_t index, const Scope& scope, const LineContext& line, EventSink& sink);
+  void RenderRule(CompiledRule& rule, const Scope& scope, const LineContext& line, EventSink& sink);
   bool RenderNode(const Node& node, const Scope& scope, std::string& out);
   bool RenderMap(const Node& node, const Scope& scope, std::string& out, bool library);
   void RenderTimestamp(const Node& node, const Scope& scope, const LineContext& line, std::string& out);
@@ -465,7 +465,7 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
     if (!MatchRule(rule, scope)) continue;
     matched = true;
     ++stats_.matched[r];
-    RenderRule(rule, r, scope, line, sink);
+    RenderRule(rule, scope, line, sink);
     if (!rule.continue_matching) break;
   }
   if (!matched) ++stats_.unmatched[line.source];
@@ -638,8 +638,7 @@ void RuleSetImpl::RenderTimestamp(const Node& node, const Scope& scope, const Li
   AppendTime(out, ms);
 }
 
-void RuleSetImpl::RenderRule(CompiledRule& rule, uint32_t /*index*/, const Scope& scope, const LineContext& line,
-                             EventSink& sink) {
+void RuleSetImpl::RenderRule(CompiledRule& rule, const Scope& scope, const LineContext& line, EventSink& sink) {
   std::string& out = event_;
   out.clear();
   out.push_back('{');
