@@ -617,11 +617,8 @@ void RuleSetImpl::RenderTimestamp(const Node& node, const Scope& scope, const Li
   } else if (v.kind == Value::kInt || v.kind == Value::kDouble ||
              ((v.kind == Value::kElement) && v.element.is_number())) {
     // A number: Unix seconds, or milliseconds when it is too large to be seconds.
-    double x = v.kind == Value::kInt ? static_cast<double>(v.i) : v.kind == Value::kDouble ? v.d : double(v.element.get_double().value_unsafe());
-    if (v.kind == Value::kElement) {
-      if (v.element.is_int64()) x = static_cast<double>(v.element.get_int64().value_unsafe());
-      else if (v.element.is_uint64()) x = static_cast<double>(v.element.get_uint64().value_unsafe());
-    }
+    const Value n = v.kind == Value::kElement ? NumberOfElement(v.element) : v;
+    const double x = n.kind == Value::kInt ? static_cast<double>(n.i) : n.d;
     const double millis = x < 1e11 ? x * 1000 : x;
     if (millis >= 0 && millis < 253402300800000.0) ms = static_cast<int64_t>(millis);
     else ++stats_.timestamp_fallbacks;

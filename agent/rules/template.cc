@@ -193,7 +193,8 @@ bool ParseBool(std::string_view t, bool* b) {
   return false;
 }
 
-// A JSON element as a number Value, or missing.
+}  // namespace
+
 Value NumberOfElement(simdjson::dom::element e) {
   Value v;
   switch (e.type()) {
@@ -211,8 +212,6 @@ Value NumberOfElement(simdjson::dom::element e) {
   }
   return v;
 }
-
-}  // namespace
 
 bool ParseNumber(std::string_view text, bool* is_int, int64_t* i, double* d) {
   text = Trim(text);

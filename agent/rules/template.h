@@ -130,6 +130,10 @@ ScalarTemplate CompileScalar(const TemplateNode& node, const std::string& file, 
 // Every variable name used in `text` (for checks before compiling).
 std::vector<std::string> TemplateVariables(std::string_view text);
 
+// A JSON element as a number Value (kInt for a signed 64-bit integer, kDouble
+// for other numbers), or missing when it is not a number.
+Value NumberOfElement(simdjson::dom::element e);
+
 // Number parsing for `number` / `int` (std::from_chars; surrounding spaces and a
 // leading '+' allowed). false when `text` is not a finite number.
 bool ParseNumber(std::string_view text, bool* is_int, int64_t* i, double* d);

@@ -25,17 +25,9 @@ size_t FindFraction(std::string_view text, size_t* end) {
   return std::string_view::npos;
 }
 
-template <typename Duration>
-bool ParseWith(const std::string& text, const char* format, date::sys_time<Duration>* tp) {
-  std::istringstream in(text);
-  in.imbue(std::locale::classic());
-  in >> date::parse(format, *tp);
-  if (in.fail()) return false;
-  return in.peek() == std::char_traits<char>::eof();
-}
-
-template <typename Duration>
-bool ParseWith(const std::string& text, const char* format, date::local_time<Duration>* tp) {
+// `TimePoint`: a date::sys_time or date::local_time.
+template <typename TimePoint>
+bool ParseWith(const std::string& text, const char* format, TimePoint* tp) {
   std::istringstream in(text);
   in.imbue(std::locale::classic());
   in >> date::parse(format, *tp);
