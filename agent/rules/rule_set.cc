@@ -194,7 +194,6 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
   rule.continue_matching = rc.continue_matching;
   const std::string quoted = fmt::format("\"{}\"", rule.name);
 
-  // Sources.
   std::vector<uint32_t> applies;
   if (rc.sources.empty()) {
     for (uint32_t s = 0; s < sources_.size(); ++s) {
@@ -213,7 +212,6 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
     if (IsTextual(config.sources[s]) && !text_source) text_source = &config.sources[s];
   }
 
-  // Regex.
   std::vector<std::string> capture_names;
   std::map<std::string, int> named;
   if (!rc.regex.empty()) {
@@ -300,7 +298,8 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
     rule.when.push_back(std::move(cc));
   }
 
-  // Event.
+  // An event that can never be valid is refused here, at its mark, rather
+  // than made and dead-lettered for every line it matches.
   const Mark event_mark = rc.event.mark.line ? rc.event.mark : rc.mark;
   if (rc.event.kind != TemplateNode::Kind::kMap) {
     throw ConfigError(file, event_mark, fmt::format("the event of rule {} must be a map of fields", quoted));
