@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "core/clock.h"
@@ -200,9 +201,12 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
       if (sources_[s].format != Format::kEvent) applies.push_back(s);
     }
   } else {
-    // The loader has checked that each source exists and is not format: event.
+    // The loader has checked that each source exists and is not format: event
+    // (and says so with a suggestion); a hand-built config is not trusted blindly.
     for (const std::string& name : rc.sources) {
-      const auto s = static_cast<uint32_t>(*config.FindSource(name));
+      const std::optional<size_t> found = config.FindSource(name);
+      if (!found) continue;
+      const auto s = static_cast<uint32_t>(*found);
       // A source named twice is one source: the rule runs once per line.
       if (std::find(applies.begin(), applies.end(), s) == applies.end()) applies.push_back(s);
     }

@@ -28,10 +28,10 @@ std::string LoadWorkload() {
     std::ifstream probe(path);
     if (!probe) {
       const char* gen = std::getenv("TAILTRACK_GEN_LOG");
-      // Beside the repository, as in CI: ../shared/bench/gen_log.py.
+      // The repository's copy of ../shared/bench/gen_log.py (same seed, same lines).
       std::string root = __FILE__;
       root.resize(root.size() - std::strlen("agent/rules/rules_bench.cc"));
-      const std::string script = gen ? gen : root + "../shared/bench/gen_log.py";
+      const std::string script = gen ? gen : root + "tests/bench/gen_log.py";
       const std::string command = "python3 " + script + " " + path + " > /dev/null";
       if (std::system(command.c_str()) != 0) {
         std::fprintf(stderr, "cannot generate the workload with: %s\n", command.c_str());
