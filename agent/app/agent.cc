@@ -219,6 +219,7 @@ void Agent::BeginDrain() {
   for (auto& s : sockets_) s->Close();
   for (auto& s : sources_) s->Close();
   uv_timer_stop(&flush_timer_);
+  flush_armed_ = false;
   batcher_->Flush();
   uv_timer_start(&drain_timer_, OnDrainTimer, static_cast<uint64_t>(config_.collector.drain_timeout.count()), 0);
   AfterSend();
