@@ -31,14 +31,6 @@ struct UnixSource::Client {
 
 namespace {
 
-// A warning at most once a minute per cause, with the count so far.
-bool Due(int64_t* last_ms) {
-  const int64_t now = WallClockMillis();
-  if (*last_ms != 0 && now - *last_ms < 60'000) return false;
-  *last_ms = now;
-  return true;
-}
-
 // Is a process bound to the socket file at `path`? A socket file nobody is
 // bound to refuses connections (ECONNREFUSED); one bound to a socket of the
 // other type answers EPROTOTYPE, which is live too.
@@ -251,7 +243,7 @@ void UnixSource::OnConnectionCb(uv_stream_t* server, int status) {
   auto* self = static_cast<UnixSource*>(server->data);
   if (status < 0) {
     // EMFILE and the like: libuv has already shed the pending connection.
-    if (Due(&self->last_reject_log_ms_)) {
+    if (self->log_throttle_.Due("accept")) {
       Log(LogLevel::kWarn, "source {}: cannot accept a connection: {}", self->config_.name, uv_strerror(status));
     }
     return;
@@ -271,7 +263,7 @@ void UnixSource::OnConnection() {
   }
   if (clients_.size() >= max_clients_ || closing_) {
     ++stats_.clients_rejected;
-    if (Due(&last_reject_log_ms_)) {
+    if (log_throttle_.Due("reject")) {
       Log(LogLevel::kWarn, "source {}: {} clients connected, the most allowed; closing new connections ({} so far)",
           config_.name, clients_.size(), stats_.clients_rejected);
     }
@@ -398,7 +390,7 @@ void UnixSource::ReadDatagrams(int budget) {
     stats_.bytes += n;
     if (paused_) {
       ++stats_.dropped_lines;
-      if (Due(&last_drop_log_ms_)) {
+      if (log_throttle_.Due("drop")) {
         Log(LogLevel::kWarn, "source {}: the pipeline is full; dropping datagrams ({} so far)", config_.name,
             stats_.dropped_lines);
       }

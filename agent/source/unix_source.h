@@ -45,6 +45,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "source/file_source.h"
 
 namespace tailtrack {
@@ -142,8 +143,7 @@ class UnixSource {
   UnixSourceStats stats_;
   uint64_t closed_truncated_ = 0;
   uint64_t closed_skipped_ = 0;
-  int64_t last_reject_log_ms_ = 0;
-  int64_t last_drop_log_ms_ = 0;
+  LogThrottle log_throttle_;  // warnings (with the count so far): once per cause a minute
 };
 
 }  // namespace tailtrack
