@@ -30,7 +30,7 @@ struct FileSource::File {
   uint64_t pos = 0;        // the next byte to read
   std::string partial;     // an incomplete line: the bytes [pos - partial.size(), pos)
   LineFramer framer;
-  int64_t last_growth_ms = 0;
+  int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush is an age
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
   uv_fs_event_t watch;
@@ -136,7 +136,7 @@ void FileSource::OnFileClosed(uv_handle_t* h) {
 void FileSource::StatPass(bool initial) {
   if (closing_) return;
   Discover(initial);
-  const int64_t now = WallClockMillis();
+  const int64_t now = MonotonicMillis();
   EachFile([&](File* f) {
     if (!f->retired) {
       struct stat at_path;
@@ -235,7 +235,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   f->ino = st.st_ino;
   f->id = FileIdentity(st.st_dev, st.st_ino);
   f->pos = at_end ? static_cast<uint64_t>(st.st_size) : 0;
-  f->last_growth_ms = WallClockMillis();
+  f->last_growth_ms = MonotonicMillis();
   uv_fs_event_init(loop_, &f->watch);
   f->watch.data = f;
   ++open_handles_;
@@ -332,7 +332,7 @@ bool FileSource::ReadChunk(File* f) {
   const int64_t now = WallClockMillis();
   const uint64_t start = f->pos - carry;
   f->pos += static_cast<uint64_t>(n);
-  f->last_growth_ms = now;
+  f->last_growth_ms = MonotonicMillis();
   stats_.bytes += static_cast<uint64_t>(n);
   LineContext ctx;
   ctx.source = index_;
@@ -368,7 +368,7 @@ void FileSource::FlushIdle(File* f, int64_t now_ms) {
   ctx.source = index_;
   ctx.path = f->path;
   ctx.file_id = f->id;
-  ctx.read_time_ms = now_ms;
+  ctx.read_time_ms = WallClockMillis();
   f->framer.FlushPartial(f->partial.data(), f->partial.size(), f->pos - f->partial.size(),
                          [&](std::string_view line, uint64_t offset) {
                            ctx.line = line;

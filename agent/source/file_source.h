@@ -93,7 +93,7 @@ class FileSource {
   // Reads at most one chunk; returns false at end of file.
   bool ReadChunk(File* f);
   void CheckTruncated(File* f, uint64_t size);
-  void FlushIdle(File* f, int64_t now_ms);
+  void FlushIdle(File* f, int64_t now_ms);  // now_ms: MonotonicMillis()
   template <typename Fn>
   void EachFile(Fn&& fn);
 
