@@ -146,7 +146,13 @@ void FileSource::StatPass(bool initial) {
       } else if (at_path.st_ino != f->ino || at_path.st_dev != f->dev) {
         Log(LogLevel::kInfo, "source {}: {} was replaced; reading the old file to its end", config_.name, f->path);
         Retire(f);
-        Open(f->path, /*at_end=*/false);
+        // Replaced by another watched file (mv b.log a.log): that file is
+        // already open and goes on from its offset, not from 0.
+        if (File* moved = FindOpen(at_path.st_dev, at_path.st_ino)) {
+          MoveTo(moved, f->path);
+        } else {
+          Open(f->path, /*at_end=*/false);
+        }
       }
     }
     struct stat st;
@@ -185,16 +191,7 @@ void FileSource::Discover(bool initial) {
         old.st_ino == same->ino) {
       continue;  // a second name (hard link) of a file read under the first
     }
-    Log(LogLevel::kInfo, "source {}: {} is now {}; reading on from offset {}", config_.name, same->path, path,
-        same->pos);
-    if (same->retired) {
-      retired_.erase(std::find(retired_.begin(), retired_.end(), same));
-      same->retired = false;
-    } else {
-      files_.erase(same->path);
-    }
-    same->path = path;
-    files_[path] = same;
+    MoveTo(same, path);
   }
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
@@ -205,6 +202,18 @@ void FileSource::Discover(bool initial) {
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
     if (f) Log(LogLevel::kInfo, "source {}: reading {} from offset {}", config_.name, path, f->pos);
   }
+}
+
+void FileSource::MoveTo(File* f, const std::string& path) {
+  Log(LogLevel::kInfo, "source {}: {} is now {}; reading on from offset {}", config_.name, f->path, path, f->pos);
+  if (f->retired) {
+    retired_.erase(std::find(retired_.begin(), retired_.end(), f));
+    f->retired = false;
+  } else {
+    files_.erase(f->path);
+  }
+  f->path = path;
+  files_[path] = f;
 }
 
 FileSource::File* FileSource::FindOpen(dev_t dev, ino_t ino) const {

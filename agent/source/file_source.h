@@ -86,6 +86,7 @@ class FileSource {
   File* Open(const std::string& path, bool at_end);
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
   void Retire(File* f);  // read to the end, then close
+  void MoveTo(File* f, const std::string& path);  // an open file renamed to `path`: read on from its offset
   void CloseFile(File* f);
   void MarkDirty(File* f);
   void SchedulePump();

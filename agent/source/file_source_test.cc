@@ -308,5 +308,22 @@ TEST_F(FileSourceTest, AFileRenamedWithinTheGlobIsNotReadAgain) {
   }
 }
 
+TEST_F(FileSourceTest, APathReplacedByAnotherWatchedFileIsNotReadTwice) {
+  WriteFile(dir_ / "a.log", "a1\n");
+  WriteFile(dir_ / "b.log", "b1\nb2\n");
+  config_.paths = {dir_ / "*.log"};
+  Start();
+  ASSERT_TRUE(WaitLines(3));
+  ASSERT_EQ(std::rename((dir_ / "b.log").c_str(), (dir_ / "a.log").c_str()), 0);
+  AppendFile(dir_ / "a.log", "b3\n");  // to the file that was b.log
+  ASSERT_TRUE(WaitLines(4));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
+  std::vector<std::string> texts = lines_.texts();
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"a1", "b1", "b2", "b3"}));
+  EXPECT_EQ(lines_.seen.back().path, dir_ / "a.log");
+  EXPECT_EQ(lines_.seen.back().offset, 6u);
+}
+
 }  // namespace
 }  // namespace tailtrack
