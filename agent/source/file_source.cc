@@ -45,11 +45,6 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   return x ^ (x >> 31);
 }
 
-uint64_t FileIdentity(dev_t dev, ino_t ino) {
-  const uint64_t id = Mix(Mix(static_cast<uint64_t>(dev)) ^ static_cast<uint64_t>(ino));
-  return id == 0 ? 1 : id;  // 0 means "not a file"
-}
-
 bool Excluded(const std::string& path, const std::vector<std::string>& exclude) {
   const char* base = std::strrchr(path.c_str(), '/');
   base = base ? base + 1 : path.c_str();
@@ -60,6 +55,21 @@ bool Excluded(const std::string& path, const std::vector<std::string>& exclude) 
 }
 
 }  // namespace
+
+uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth) {
+  uint64_t id = Mix(Mix(dev) ^ ino);
+  if (birth) id = Mix(id ^ Mix(static_cast<uint64_t>(birth->sec) ^ (static_cast<uint64_t>(birth->nsec) << 32)));
+  return id == 0 ? 1 : id;  // 0 means "not a file"
+}
+
+uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino) {
+  struct statx stx;
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME)) {
+    const FileBirth birth{stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec};
+    return FileIdentity(dev, ino, &birth);
+  }
+  return FileIdentity(dev, ino, nullptr);
+}
 
 FileSource::FileSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink)
     : loop_(loop), config_(config), index_(index), sink_(sink) {
@@ -242,7 +252,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   f->fd = fd;
   f->dev = st.st_dev;
   f->ino = st.st_ino;
-  f->id = FileIdentity(st.st_dev, st.st_ino);
+  f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
   f->pos = at_end ? static_cast<uint64_t>(st.st_size) : 0;
   f->last_growth_ms = MonotonicMillis();
   uv_fs_event_init(loop_, &f->watch);

@@ -38,6 +38,21 @@ class LineSink {
   virtual void OnLine(const LineContext& line) = 0;
 };
 
+// A file's birth time (statx's stx_btime), where the file system records one.
+struct FileBirth {
+  int64_t sec = 0;
+  uint32_t nsec = 0;
+};
+
+// LineContext::file_id, and so part of every messageId: a hash of device,
+// inode and, when known, birth time, never 0. The birth time tells apart a
+// new file that got a recycled inode (logrotate's `create` after the old
+// file was deleted), whose lines would otherwise repeat ids already sent.
+// Without it (`birth` null: no statx btime) the id is dev + inode only.
+uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth);
+// The same for the open file `fd` (whose fstat gave `dev` and `ino`).
+uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino);
+
 struct FileSourceStats {
   uint64_t lines = 0;
   uint64_t bytes = 0;            // bytes read from files

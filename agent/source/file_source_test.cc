@@ -325,5 +325,49 @@ TEST_F(FileSourceTest, APathReplacedByAnotherWatchedFileIsNotReadTwice) {
   EXPECT_EQ(lines_.seen.back().offset, 6u);
 }
 
+TEST(FileIdentity, DependsOnTheBirthTimeWhenThereIsOne) {
+  const FileBirth born{1'700'000'000, 5};
+  const FileBirth reborn{1'700'000'100, 5};
+  const FileBirth same_second{1'700'000'000, 6};
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2049, 12, &reborn));
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2049, 12, &same_second));
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2049, 13, &born));
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2050, 12, &born));
+  EXPECT_EQ(FileIdentity(2049, 12, &born), FileIdentity(2049, 12, &born));
+  EXPECT_NE(FileIdentity(2049, 12, nullptr), 0u);
+}
+
+TEST(FileIdentity, ANewFileWithARecycledInodeHasANewId) {
+  TempDir dir;
+  const std::string path = dir / "app.log";
+  auto identity = [&](ino_t* ino) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    struct stat st;
+    EXPECT_EQ(fstat(fd, &st), 0);
+    *ino = st.st_ino;
+    const uint64_t id = FileIdentityOf(fd, st.st_dev, st.st_ino);
+    ::close(fd);
+    return id;
+  };
+  WriteFile(path, "old\n");
+  ino_t old_ino;
+  const uint64_t old_id = identity(&old_ino);
+  // ext4 and xfs hand a freed inode to the next file created in the same
+  // directory; tmpfs never reuses one. Try a bounded number of times.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    WriteFile(path, "new\n");
+    ino_t ino;
+    const uint64_t id = identity(&ino);
+    if (ino != old_ino) continue;
+    struct statx stx;
+    ASSERT_EQ(::statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME, &stx), 0);
+    if (!(stx.stx_mask & STATX_BTIME)) GTEST_SKIP() << "the file system records no birth time";
+    EXPECT_NE(id, old_id);
+    return;
+  }
+  GTEST_SKIP() << "the file system did not reuse the inode; FileIdentity.DependsOnTheBirthTimeWhenThereIsOne covers the hash";
+}
+
 }  // namespace
 }  // namespace tailtrack
