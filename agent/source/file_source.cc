@@ -188,6 +188,11 @@ void FileSource::Discover(bool initial) {
     }
     globfree(&g);
   }
+  // A path that could not be opened is warned about again only once it has
+  // gone and come back, or fails otherwise: not at every stat pass.
+  for (auto it = unopenable_.begin(); it != unopenable_.end();) {
+    it = found.count(it->first) ? std::next(it) : unopenable_.erase(it);
+  }
   // A file renamed within the glob (app.log -> app.log.1) is the file
   // already open: it goes on from its offset under its new name.
   for (const auto& path : found) {
@@ -240,9 +245,15 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   // O_NONBLOCK: a fifo put at a watched path must not block the loop in open(2).
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(errno));
+    const int err = errno;
+    auto [it, fresh] = unopenable_.try_emplace(path, err);
+    if (fresh || it->second != err) {
+      it->second = err;
+      Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(err));
+    }
     return nullptr;
   }
+  unopenable_.erase(path);
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);

@@ -134,6 +134,7 @@ class FileSource {
 
   std::map<std::string, File*> files_;  // by path: the file now at that path
   std::vector<File*> retired_;          // replaced or deleted, being read to their end
+  std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   FileSourceStats stats_;
   uint64_t closed_truncated_ = 0;

@@ -369,5 +369,69 @@ TEST(FileIdentity, ANewFileWithARecycledInodeHasANewId) {
   GTEST_SKIP() << "the file system did not reuse the inode; FileIdentity.DependsOnTheBirthTimeWhenThereIsOne covers the hash";
 }
 
+// Captures what is written to stderr (the agent's log) while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() : saved_(::dup(STDERR_FILENO)) {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  ~StderrCapture() {
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+  }
+  std::string text() const { return testing::ReadFile(path_); }
+
+ private:
+  TempDir dir_;
+  std::string path_ = dir_ / "stderr";
+  int saved_;
+};
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(FileSourceTest, AMatchThatCannotBeOpenedIsWarnedAboutOnceUntilItComesBack) {
+  // A regular file open(2) refuses even to root: a write-only sysfs file
+  // (kernfs has nothing to read there). Without root, a mode 000 file.
+  std::string target = dir_ / "locked";
+  WriteFile(target, "x\n");
+  ::chmod(target.c_str(), 0);
+  if (const int fd = ::open(target.c_str(), O_RDONLY); fd >= 0) {
+    ::close(fd);
+    target = "/sys/bus/cpu/drivers_probe";
+    struct stat st;
+    if (::stat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) GTEST_SKIP() << "no unopenable regular file";
+    const int fd2 = ::open(target.c_str(), O_RDONLY);
+    if (fd2 >= 0) {
+      ::close(fd2);
+      GTEST_SKIP() << target << " can be opened";
+    }
+  }
+  const std::string bad = dir_ / "bad.log";
+  ASSERT_EQ(::symlink(target.c_str(), bad.c_str()), 0);
+  config_.paths = {dir_ / "*.log"};
+  StderrCapture err;
+  Start();
+  // Each file found later proves another stat pass has run.
+  size_t n = 0;
+  auto pass = [&] {
+    ++n;
+    WriteFile(dir_ / ("m" + std::to_string(n) + ".log"), "m\n");
+    return WaitLines(n);
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pass());
+  EXPECT_EQ(Count(err.text(), "cannot open " + bad), 1u);
+  ASSERT_EQ(::unlink(bad.c_str()), 0);
+  ASSERT_TRUE(pass());
+  ASSERT_EQ(::symlink(target.c_str(), bad.c_str()), 0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pass());
+  EXPECT_EQ(Count(err.text(), "cannot open " + bad), 2u);
+}
+
 }  // namespace
 }  // namespace tailtrack
