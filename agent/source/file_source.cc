@@ -296,6 +296,9 @@ void FileSource::CloseFile(File* f) {
   }
   closed_truncated_ += f->framer.truncated();
   closed_skipped_ += f->framer.skipped();
+  // (During Pump() a dirty file may be in pumping_files_ instead: it skips closed ones.)
+  if (auto it = std::find(dirty_.begin(), dirty_.end(), f); it != dirty_.end()) dirty_.erase(it);
+  f->dirty = false;
   ::close(f->fd);
   f->fd = -1;
   uv_close(reinterpret_cast<uv_handle_t*>(&f->watch), OnFileClosed);
@@ -313,7 +316,10 @@ void FileSource::OnFsEvent(uv_fs_event_t* h, const char*, int events, int status
 }
 
 void FileSource::MarkDirty(File* f) {
-  f->dirty = true;
+  if (!f->dirty) {
+    f->dirty = true;
+    dirty_.push_back(f);
+  }
   SchedulePump();
 }
 
@@ -326,16 +332,25 @@ void FileSource::SchedulePump() {
 void FileSource::OnIdle(uv_idle_t* h) { static_cast<FileSource*>(h->data)->Pump(); }
 
 void FileSource::Pump() {
-  bool more = false;
-  EachFile([&](File* f) {
-    if (paused_ || closing_ || !f->dirty || f->fd < 0) return;
-    if (ReadChunk(f)) {
-      more = true;
-    } else {
+  // Only the dirty files, not every file: a busy file's turn costs nothing
+  // for the idle ones. A file read to its end leaves the list; lines handed
+  // to the sink may pause the source, which stops the round.
+  pumping_files_.swap(dirty_);
+  for (File* f : pumping_files_) {
+    if (f->fd < 0) continue;  // closed during this round
+    if (paused_ || closing_ || !ReadChunk(f)) {
+      if (paused_ || closing_) {
+        dirty_.push_back(f);
+        continue;
+      }
       f->dirty = false;
       if (f->retired && f->partial.empty()) CloseFile(f);
+    } else {
+      dirty_.push_back(f);
     }
-  });
+  }
+  pumping_files_.clear();
+  const bool more = !dirty_.empty();
   if (!more || paused_ || closing_) {
     pumping_ = false;
     uv_idle_stop(&idle_);

@@ -134,6 +134,8 @@ class FileSource {
 
   std::map<std::string, File*> files_;  // by path: the file now at that path
   std::vector<File*> retired_;          // replaced or deleted, being read to their end
+  std::vector<File*> dirty_;            // files that may have unread bytes (File::dirty), in marking order
+  std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   FileSourceStats stats_;
