@@ -28,8 +28,7 @@ struct FileSource::File {
   ino_t ino = 0;
   uint64_t id = 0;
   uint64_t pos = 0;        // the next byte to read
-  std::string partial;     // an incomplete line: the bytes [pos - partial.size(), pos)
-  LineFramer framer;
+  LineFramer framer;       // holds the incomplete line: the bytes just before pos
   int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush is an age
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
@@ -174,7 +173,7 @@ void FileSource::StatPass(bool initial) {
     FlushIdle(f, now);
     // A replaced or deleted file read to its end is closed once its
     // incomplete last line, if any, has been sent (after idle_flush).
-    if (f->retired && !f->dirty && f->partial.empty()) CloseFile(f);
+    if (f->retired && !f->dirty && !f->framer.holds_partial()) CloseFile(f);
   });
 }
 
@@ -344,7 +343,7 @@ void FileSource::Pump() {
         continue;
       }
       f->dirty = false;
-      if (f->retired && f->partial.empty()) CloseFile(f);
+      if (f->retired && !f->framer.holds_partial()) CloseFile(f);
     } else {
       dirty_.push_back(f);
     }
@@ -358,10 +357,8 @@ void FileSource::Pump() {
 }
 
 bool FileSource::ReadChunk(File* f) {
-  const size_t carry = f->partial.size();
-  if (scratch_.size() < carry + kReadChunk) scratch_.resize(carry + kReadChunk);
-  std::memcpy(scratch_.data(), f->partial.data(), carry);
-  const ssize_t n = pread(f->fd, scratch_.data() + carry, kReadChunk, static_cast<off_t>(f->pos));
+  char* at = f->framer.ReadBuffer(scratch_, kReadChunk);
+  const ssize_t n = pread(f->fd, at, kReadChunk, static_cast<off_t>(f->pos));
   if (n < 0) {
     if (errno == EINTR) return true;
     Log(LogLevel::kWarn, "source {}: cannot read {}: {}", config_.name, f->path, std::strerror(errno));
@@ -374,24 +371,14 @@ bool FileSource::ReadChunk(File* f) {
     CheckTruncated(f, static_cast<uint64_t>(st.st_size));
     return f->pos < static_cast<uint64_t>(st.st_size);
   }
-  const int64_t now = WallClockMillis();
-  const uint64_t start = f->pos - carry;
+  const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
   f->last_growth_ms = MonotonicMillis();
   stats_.bytes += static_cast<uint64_t>(n);
-  LineContext ctx;
-  ctx.source = index_;
-  ctx.path = f->path;
-  ctx.file_id = f->id;
-  ctx.read_time_ms = now;
-  const size_t tail = f->framer.Frame(scratch_.data(), carry + static_cast<size_t>(n), start,
-                                      [&](std::string_view line, uint64_t offset) {
-                                        ctx.line = line;
-                                        ctx.offset = offset;
-                                        ++stats_.lines;
-                                        sink_.OnLine(ctx);
-                                      });
-  f->partial.assign(scratch_.data() + carry + static_cast<size_t>(n) - tail, tail);
+  LineContext ctx = Context(f);
+  f->framer.Framed(scratch_, static_cast<size_t>(n), next, [&](std::string_view line, uint64_t offset) {
+    Deliver(ctx, line, offset);
+  });
   return static_cast<size_t>(n) == kReadChunk;
 }
 
@@ -401,27 +388,33 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
       f->path, size, f->pos);
   ++stats_.truncations;
   f->pos = 0;
-  f->partial.clear();
   f->framer.Reset();
   MarkDirty(f);
 }
 
 void FileSource::FlushIdle(File* f, int64_t now_ms) {
   // A dirty file may hold the rest of the line, unread: it is not idle.
-  if (f->partial.empty() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
+  if (!f->framer.holds_partial() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) {
+    return;
+  }
+  LineContext ctx = Context(f);
+  f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
+}
+
+LineContext FileSource::Context(const File* f) const {
   LineContext ctx;
   ctx.source = index_;
   ctx.path = f->path;
   ctx.file_id = f->id;
   ctx.read_time_ms = WallClockMillis();
-  f->framer.FlushPartial(f->partial.data(), f->partial.size(), f->pos - f->partial.size(),
-                         [&](std::string_view line, uint64_t offset) {
-                           ctx.line = line;
-                           ctx.offset = offset;
-                           ++stats_.lines;
-                           sink_.OnLine(ctx);
-                         });
-  f->partial.clear();
+  return ctx;
+}
+
+void FileSource::Deliver(LineContext& ctx, std::string_view line, uint64_t offset) {
+  ctx.line = line;
+  ctx.offset = offset;
+  ++stats_.lines;
+  sink_.OnLine(ctx);
 }
 
 }  // namespace tailtrack

@@ -27,16 +27,9 @@
 #include <vector>
 
 #include "config/config.h"
-#include "rules/rule_set.h"
+#include "source/line_sink.h"
 
 namespace tailtrack {
-
-// Receives lines. The LineContext and its views are valid during the call only.
-class LineSink {
- public:
-  virtual ~LineSink() = default;
-  virtual void OnLine(const LineContext& line) = 0;
-};
 
 // A file's birth time (statx's stx_btime), where the file system records one.
 struct FileBirth {
@@ -110,6 +103,8 @@ class FileSource {
   bool ReadChunk(File* f);
   void CheckTruncated(File* f, uint64_t size);
   void FlushIdle(File* f, int64_t now_ms);  // now_ms: MonotonicMillis()
+  LineContext Context(const File* f) const;  // for f's lines read now: all but the line and its offset
+  void Deliver(LineContext& ctx, std::string_view line, uint64_t offset);
   template <typename Fn>
   void EachFile(Fn&& fn);
 

@@ -46,7 +46,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "source/file_source.h"
+#include "source/line_sink.h"
 
 namespace tailtrack {
 
@@ -110,7 +110,7 @@ class UnixSource {
   void StartReading(Client* c);
   void ReadDatagrams(int budget);
   void Deliver(std::string_view line, uint64_t offset, int64_t now_ms);
-  void Frame(Client* c, size_t carry, size_t n);
+  void Frame(Client* c, size_t n);  // the n bytes just read into scratch_ by c's framer
   void DisconnectClient(Client* c, bool flush);
   void DrainClient(Client* c, size_t* budget);
   void RemoveSocketFile();
