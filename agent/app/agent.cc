@@ -171,8 +171,7 @@ void Agent::WriteDeadLetter(std::string_view reason, std::string_view event_json
     Log(LogLevel::kWarn, "source {}: event not sent: {}", name, reason);
     return;
   }
-  if (!dead_letter_->Write(reason, name, event_json) && !dead_letter_failed_logged_) {
-    dead_letter_failed_logged_ = true;
+  if (!dead_letter_->Write(reason, name, event_json) && log_throttle_.Due("dead letter")) {
     Log(LogLevel::kError, "cannot write the dead-letter file {}; its events are counted and dropped",
         dead_letter_->path());
   }
@@ -219,6 +218,7 @@ void Agent::BeginDrain() {
   for (auto& s : sockets_) s->Close();
   for (auto& s : sources_) s->Close();
   uv_timer_stop(&flush_timer_);
+  flush_armed_ = false;
   batcher_->Flush();
   uv_timer_start(&drain_timer_, OnDrainTimer, static_cast<uint64_t>(config_.collector.drain_timeout.count()), 0);
   AfterSend();

@@ -24,6 +24,7 @@
 
 #include "batch/batcher.h"
 #include "config/config.h"
+#include "core/log.h"
 #include "rules/rule_set.h"
 #include "send/sender.h"
 #include "source/file_source.h"
@@ -106,7 +107,7 @@ class Agent : private LineSink, private BatchListener, private SenderListener {
   bool flush_armed_ = false;
   bool draining_ = false;
   bool finishing_ = false;
-  bool dead_letter_failed_logged_ = false;
+  LogThrottle log_throttle_;
   AgentStats stats_;
 };
 

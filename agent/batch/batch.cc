@@ -1,12 +1,16 @@
 #include "batch/batch.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "core/clock.h"
 
 namespace tailtrack {
 
-Batch::Batch() { body_.assign(kPrefix); }
+Batch::Batch(size_t capacity) {
+  body_.reserve(std::max(capacity, kPrefix.size()));
+  body_.assign(kPrefix);
+}
 
 void Batch::Append(std::string_view event_json, uint32_t source) {
   assert(sent_at_pos_ == 0);
@@ -21,6 +25,8 @@ void Batch::Seal() {
   sent_at_pos_ = body_.size();
   body_.append(kSentAtLength, '0');
   body_.append("\"}");
+  // A batch flushed by age may be small: queued batches should not each hold max_bytes.
+  if (body_.capacity() > 2 * body_.size()) body_.shrink_to_fit();
 }
 
 void Batch::StampSentAt(int64_t unix_millis) {

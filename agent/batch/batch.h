@@ -30,7 +30,9 @@ class Batch {
   // What Seal() adds: kSentAtKey, the time and `"}`.
   static constexpr size_t kSuffixLength = kSentAtKey.size() + kSentAtLength + 2;
 
-  Batch();
+  // `capacity`: the body's expected size (the batcher's max_bytes), reserved
+  // up front so that appending never reallocates and copies the body.
+  explicit Batch(size_t capacity = 0);
 
   // While open: appends one event (a JSON object) from `source`.
   void Append(std::string_view event_json, uint32_t source);
@@ -38,7 +40,8 @@ class Batch {
   size_t SizeWith(size_t event_bytes) const {
     return body_.size() + (event_count() ? 1 : 0) + event_bytes + kSuffixLength;
   }
-  // Closes the array and reserves the place of sentAt. Nothing is appended after.
+  // Closes the array and reserves the place of sentAt. Nothing is appended
+  // after; a body that used less than half its capacity gives the rest back.
   void Seal();
   // Writes the time of this attempt into the sealed body.
   void StampSentAt(int64_t unix_millis);

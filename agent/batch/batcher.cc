@@ -19,7 +19,7 @@ void Batcher::OnEvent(std::string_view event_json, const LineContext& line) {
       OnInvalid("event larger than batch.max_bytes allows", event_json, line);
       return;
     }
-    open_ = std::make_unique<Batch>();
+    open_ = std::make_unique<Batch>(static_cast<size_t>(config_.max_bytes));
     open_->id = next_id_++;
     open_->created_ms = MonotonicMillis();
     last_origin_ = 0;

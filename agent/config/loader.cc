@@ -1051,6 +1051,14 @@ void CheckCollector(Config& config, const Seen& seen, Loader& loader) {
     loader.Fail(c.mark, "collector.write_key or collector.write_key_file is required");
   }
 
+  // Checked where the write key file is read: only when the agent will send
+  // (not for dry runs or `tailtrack test`). Unchecked, every https request
+  // would fail with curl 77 while validate said ok.
+  if (!c.tls.ca_file.empty() && loader.options().require_write_key && ::access(c.tls.ca_file.c_str(), R_OK) != 0) {
+    loader.Fail(seen.at("collector.tls.ca_file").second,
+                "cannot read collector.tls.ca_file " + Quote(c.tls.ca_file) + ": " + std::strerror(errno));
+  }
+
   if (c.retry.max_backoff < c.retry.initial_backoff) {
     const Mark at = seen.count("collector.retry.max_backoff") ? seen.at("collector.retry.max_backoff").second
                                                               : seen.at("collector.retry.initial_backoff").second;

@@ -417,6 +417,24 @@ TEST(ConfigWriteKey, AnUnreadableKeyFilePointsAtTheKey) {
             "ok");
 }
 
+TEST(ConfigCollector, AnUnreadableCaFilePointsAtThePath) {
+  const std::string tls = "  tls:\n    ca_file: /nonexistent/ca.pem\n";
+  EXPECT_EQ(Check(kMinimal.substr(0, kMinimal.find("sources:")) + tls + kMinimal.substr(kMinimal.find("sources:"))),
+            "c.yaml:5:14: cannot read collector.tls.ca_file \"/nonexistent/ca.pem\": No such file or directory");
+  // Not checked when nothing will be sent (dry run, `tailtrack test`).
+  EXPECT_EQ(Check(kMinimal.substr(0, kMinimal.find("sources:")) + tls + kMinimal.substr(kMinimal.find("sources:")), {},
+                  LoadOptions{.require_write_key = false}),
+            "ok");
+  char path[] = "/tmp/tailtrack_ca_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  EXPECT_EQ(Check(kMinimal.substr(0, kMinimal.find("sources:")) + "  tls:\n    ca_file: " + path + "\n" +
+                  kMinimal.substr(kMinimal.find("sources:"))),
+            "ok");
+  unlink(path);
+}
+
 TEST(ConfigWriteKey, NeverAppearsInAnErrorMessage) {
   const std::string key = "wk_SUPERSECRET_42";
   const std::vector<std::string> bad_write_keys = {

@@ -33,4 +33,16 @@ void LogLine(LogLevel level, std::string_view message) {
   (void)unused;
 }
 
+bool LogThrottle::Due(std::string_view cause) { return Due(cause, MonotonicMillis()); }
+
+bool LogThrottle::Due(std::string_view cause, int64_t now_ms) {
+  auto [it, fresh] = last_ms_.try_emplace(std::string(cause), now_ms);
+  if (fresh) return true;
+  if (now_ms - it->second < kWindowMs) return false;
+  it->second = now_ms;
+  return true;
+}
+
+void LogThrottle::Forget(std::string_view cause) { last_ms_.erase(std::string(cause)); }
+
 }  // namespace tailtrack

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace tailtrack {
 
@@ -19,5 +22,25 @@ void Log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
   if (!LogEnabled(level)) return;
   LogLine(level, fmt::format(format, std::forward<Args>(args)...));
 }
+
+// "At most once per cause per window": for warnings that a stuck condition
+// (a refusing collector, a file that cannot be opened, a full pipeline) would
+// otherwise repeat on every attempt. Causes are short keys ("http 503",
+// "open /var/log/x.log"); the window counts on the monotonic clock, so a
+// wall-clock step neither silences nor repeats a warning. One thread.
+class LogThrottle {
+ public:
+  static constexpr int64_t kWindowMs = 60'000;
+
+  // True when a message for `cause` may be logged now; it is then recorded.
+  bool Due(std::string_view cause);
+  // The same at a given MonotonicMillis() value.
+  bool Due(std::string_view cause, int64_t now_ms);
+  // Forgets `cause`: its next message is logged at once.
+  void Forget(std::string_view cause);
+
+ private:
+  std::unordered_map<std::string, int64_t> last_ms_;  // cause -> when it was last logged
+};
 
 }  // namespace tailtrack

@@ -13,7 +13,6 @@ namespace tailtrack {
 namespace {
 constexpr size_t kMaxAnswer = 4096;         // what is kept of an answer's body
 constexpr uint64_t kMaxRetryAfterMs = 3'600'000;
-constexpr uint64_t kLogEveryMs = 60'000;
 }  // namespace
 
 struct Sender::Request {
@@ -301,17 +300,20 @@ void Sender::Finish(Request* r, CURLcode result) {
           fmt::format("collector {} answered {}: {}", url_, status, answer.substr(0, 200)));
   } else {
     ++stats_.refused_batches;
-    LogThrottled(fmt::format("http {}", status),
-                 fmt::format("collector {} refused a batch of {} events ({}): {}; they go to the dead-letter file",
-                             url_, batch->event_count(), status, answer.substr(0, 200)));
+    if (log_throttle_.Due(fmt::format("http {}", status))) {
+      Log(LogLevel::kWarn, "collector {} refused a batch of {} events ({}): {}; they go to the dead-letter file", url_,
+          batch->event_count(), status, answer.substr(0, 200));
+    }
     listener_.OnRefused(std::move(batch), status, answer);
   }
 }
 
 void Sender::Retry(std::unique_ptr<Batch> batch, uint64_t delay_ms, std::string_view cause, std::string_view what) {
   ++stats_.retries;
-  LogThrottled(std::string(cause), fmt::format("{} (batch {} attempt {}; retrying in {} ms; {} batches waiting)", what,
-                                               batch->id, batch->attempts, delay_ms, pending() + 1));
+  if (log_throttle_.Due(cause)) {
+    Log(LogLevel::kWarn, "{} (batch {} attempt {}; retrying in {} ms; {} batches waiting)", what, batch->id,
+        batch->attempts, delay_ms, pending() + 1);
+  }
   batch->not_before_ms = static_cast<int64_t>(uv_now(loop_) + delay_ms);
   queue_.push_front(std::move(batch));  // retries go first: order is kept as far as it can be
 }
@@ -340,16 +342,6 @@ bool Sender::RetryAfter(CURL* easy, uint64_t* delay_ms) {
   }
   *delay_ms = std::min(ms, kMaxRetryAfterMs);
   return true;
-}
-
-void Sender::LogThrottled(const std::string& cause, const std::string& message) {
-  const uint64_t now = uv_now(loop_);
-  auto [it, fresh] = last_logged_.try_emplace(cause, now);
-  if (!fresh) {
-    if (now - it->second < kLogEveryMs) return;
-    it->second = now;
-  }
-  Log(LogLevel::kWarn, "{}", message);
 }
 
 void Sender::Close() {

@@ -36,6 +36,7 @@
 
 #include "batch/batch.h"
 #include "config/config.h"
+#include "core/log.h"
 
 namespace tailtrack {
 
@@ -93,7 +94,6 @@ class Sender {
   uint64_t Backoff(int attempts);
   // The delay a 429 asks for, if it says.
   bool RetryAfter(CURL* easy, uint64_t* delay_ms);
-  void LogThrottled(const std::string& cause, const std::string& message);
 
   static int OnCurlSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int OnCurlTimer(CURLM* multi, long timeout_ms, void* userp);
@@ -127,7 +127,7 @@ class Sender {
   uint64_t hold_until_ = 0;  // uv_now() before which nothing is sent (429, 401)
 
   std::mt19937_64 rng_;
-  std::unordered_map<std::string, uint64_t> last_logged_;  // cause -> uv_now()
+  LogThrottle log_throttle_;  // errors: once per cause a minute
   SenderStats stats_;
 };
 

@@ -28,9 +28,8 @@ struct FileSource::File {
   ino_t ino = 0;
   uint64_t id = 0;
   uint64_t pos = 0;        // the next byte to read
-  std::string partial;     // an incomplete line: the bytes [pos - partial.size(), pos)
-  LineFramer framer;
-  int64_t last_growth_ms = 0;
+  LineFramer framer;       // holds the incomplete line: the bytes just before pos
+  int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush is an age
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
   uv_fs_event_t watch;
@@ -45,11 +44,6 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   return x ^ (x >> 31);
 }
 
-uint64_t FileIdentity(dev_t dev, ino_t ino) {
-  const uint64_t id = Mix(Mix(static_cast<uint64_t>(dev)) ^ static_cast<uint64_t>(ino));
-  return id == 0 ? 1 : id;  // 0 means "not a file"
-}
-
 bool Excluded(const std::string& path, const std::vector<std::string>& exclude) {
   const char* base = std::strrchr(path.c_str(), '/');
   base = base ? base + 1 : path.c_str();
@@ -60,6 +54,21 @@ bool Excluded(const std::string& path, const std::vector<std::string>& exclude) 
 }
 
 }  // namespace
+
+uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth) {
+  uint64_t id = Mix(Mix(dev) ^ ino);
+  if (birth) id = Mix(id ^ Mix(static_cast<uint64_t>(birth->sec) ^ (static_cast<uint64_t>(birth->nsec) << 32)));
+  return id == 0 ? 1 : id;  // 0 means "not a file"
+}
+
+uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino) {
+  struct statx stx;
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME)) {
+    const FileBirth birth{stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec};
+    return FileIdentity(dev, ino, &birth);
+  }
+  return FileIdentity(dev, ino, nullptr);
+}
 
 FileSource::FileSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink)
     : loop_(loop), config_(config), index_(index), sink_(sink) {
@@ -136,7 +145,7 @@ void FileSource::OnFileClosed(uv_handle_t* h) {
 void FileSource::StatPass(bool initial) {
   if (closing_) return;
   Discover(initial);
-  const int64_t now = WallClockMillis();
+  const int64_t now = MonotonicMillis();
   EachFile([&](File* f) {
     if (!f->retired) {
       struct stat at_path;
@@ -146,7 +155,13 @@ void FileSource::StatPass(bool initial) {
       } else if (at_path.st_ino != f->ino || at_path.st_dev != f->dev) {
         Log(LogLevel::kInfo, "source {}: {} was replaced; reading the old file to its end", config_.name, f->path);
         Retire(f);
-        Open(f->path, /*at_end=*/false);
+        // Replaced by another watched file (mv b.log a.log): that file is
+        // already open and goes on from its offset, not from 0.
+        if (File* moved = FindOpen(at_path.st_dev, at_path.st_ino)) {
+          MoveTo(moved, f->path);
+        } else {
+          Open(f->path, /*at_end=*/false);
+        }
       }
     }
     struct stat st;
@@ -158,7 +173,7 @@ void FileSource::StatPass(bool initial) {
     FlushIdle(f, now);
     // A replaced or deleted file read to its end is closed once its
     // incomplete last line, if any, has been sent (after idle_flush).
-    if (f->retired && !f->dirty && f->partial.empty()) CloseFile(f);
+    if (f->retired && !f->dirty && !f->framer.holds_partial()) CloseFile(f);
   });
 }
 
@@ -171,6 +186,11 @@ void FileSource::Discover(bool initial) {
       for (size_t i = 0; i < g.gl_pathc; ++i) found.insert(g.gl_pathv[i]);
     }
     globfree(&g);
+  }
+  // A path that could not be opened is warned about again only once it has
+  // gone and come back, or fails otherwise: not at every stat pass.
+  for (auto it = unopenable_.begin(); it != unopenable_.end();) {
+    it = found.count(it->first) ? std::next(it) : unopenable_.erase(it);
   }
   // A file renamed within the glob (app.log -> app.log.1) is the file
   // already open: it goes on from its offset under its new name.
@@ -185,16 +205,7 @@ void FileSource::Discover(bool initial) {
         old.st_ino == same->ino) {
       continue;  // a second name (hard link) of a file read under the first
     }
-    Log(LogLevel::kInfo, "source {}: {} is now {}; reading on from offset {}", config_.name, same->path, path,
-        same->pos);
-    if (same->retired) {
-      retired_.erase(std::find(retired_.begin(), retired_.end(), same));
-      same->retired = false;
-    } else {
-      files_.erase(same->path);
-    }
-    same->path = path;
-    files_[path] = same;
+    MoveTo(same, path);
   }
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
@@ -205,6 +216,18 @@ void FileSource::Discover(bool initial) {
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
     if (f) Log(LogLevel::kInfo, "source {}: reading {} from offset {}", config_.name, path, f->pos);
   }
+}
+
+void FileSource::MoveTo(File* f, const std::string& path) {
+  Log(LogLevel::kInfo, "source {}: {} is now {}; reading on from offset {}", config_.name, f->path, path, f->pos);
+  if (f->retired) {
+    retired_.erase(std::find(retired_.begin(), retired_.end(), f));
+    f->retired = false;
+  } else {
+    files_.erase(f->path);
+  }
+  f->path = path;
+  files_[path] = f;
 }
 
 FileSource::File* FileSource::FindOpen(dev_t dev, ino_t ino) const {
@@ -221,9 +244,15 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   // O_NONBLOCK: a fifo put at a watched path must not block the loop in open(2).
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(errno));
+    const int err = errno;
+    auto [it, fresh] = unopenable_.try_emplace(path, err);
+    if (fresh || it->second != err) {
+      it->second = err;
+      Log(LogLevel::kWarn, "source {}: cannot open {}: {}", config_.name, path, std::strerror(err));
+    }
     return nullptr;
   }
+  unopenable_.erase(path);
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -233,9 +262,9 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   f->fd = fd;
   f->dev = st.st_dev;
   f->ino = st.st_ino;
-  f->id = FileIdentity(st.st_dev, st.st_ino);
+  f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
   f->pos = at_end ? static_cast<uint64_t>(st.st_size) : 0;
-  f->last_growth_ms = WallClockMillis();
+  f->last_growth_ms = MonotonicMillis();
   uv_fs_event_init(loop_, &f->watch);
   f->watch.data = f;
   ++open_handles_;
@@ -266,6 +295,9 @@ void FileSource::CloseFile(File* f) {
   }
   closed_truncated_ += f->framer.truncated();
   closed_skipped_ += f->framer.skipped();
+  // (During Pump() a dirty file may be in pumping_files_ instead: it skips closed ones.)
+  if (auto it = std::find(dirty_.begin(), dirty_.end(), f); it != dirty_.end()) dirty_.erase(it);
+  f->dirty = false;
   ::close(f->fd);
   f->fd = -1;
   uv_close(reinterpret_cast<uv_handle_t*>(&f->watch), OnFileClosed);
@@ -283,7 +315,10 @@ void FileSource::OnFsEvent(uv_fs_event_t* h, const char*, int events, int status
 }
 
 void FileSource::MarkDirty(File* f) {
-  f->dirty = true;
+  if (!f->dirty) {
+    f->dirty = true;
+    dirty_.push_back(f);
+  }
   SchedulePump();
 }
 
@@ -296,16 +331,25 @@ void FileSource::SchedulePump() {
 void FileSource::OnIdle(uv_idle_t* h) { static_cast<FileSource*>(h->data)->Pump(); }
 
 void FileSource::Pump() {
-  bool more = false;
-  EachFile([&](File* f) {
-    if (paused_ || closing_ || !f->dirty || f->fd < 0) return;
-    if (ReadChunk(f)) {
-      more = true;
-    } else {
+  // Only the dirty files, not every file: a busy file's turn costs nothing
+  // for the idle ones. A file read to its end leaves the list; lines handed
+  // to the sink may pause the source, which stops the round.
+  pumping_files_.swap(dirty_);
+  for (File* f : pumping_files_) {
+    if (f->fd < 0) continue;  // closed during this round
+    if (paused_ || closing_ || !ReadChunk(f)) {
+      if (paused_ || closing_) {
+        dirty_.push_back(f);
+        continue;
+      }
       f->dirty = false;
-      if (f->retired && f->partial.empty()) CloseFile(f);
+      if (f->retired && !f->framer.holds_partial()) CloseFile(f);
+    } else {
+      dirty_.push_back(f);
     }
-  });
+  }
+  pumping_files_.clear();
+  const bool more = !dirty_.empty();
   if (!more || paused_ || closing_) {
     pumping_ = false;
     uv_idle_stop(&idle_);
@@ -313,10 +357,8 @@ void FileSource::Pump() {
 }
 
 bool FileSource::ReadChunk(File* f) {
-  const size_t carry = f->partial.size();
-  if (scratch_.size() < carry + kReadChunk) scratch_.resize(carry + kReadChunk);
-  std::memcpy(scratch_.data(), f->partial.data(), carry);
-  const ssize_t n = pread(f->fd, scratch_.data() + carry, kReadChunk, static_cast<off_t>(f->pos));
+  char* at = f->framer.ReadBuffer(scratch_, kReadChunk);
+  const ssize_t n = pread(f->fd, at, kReadChunk, static_cast<off_t>(f->pos));
   if (n < 0) {
     if (errno == EINTR) return true;
     Log(LogLevel::kWarn, "source {}: cannot read {}: {}", config_.name, f->path, std::strerror(errno));
@@ -329,24 +371,14 @@ bool FileSource::ReadChunk(File* f) {
     CheckTruncated(f, static_cast<uint64_t>(st.st_size));
     return f->pos < static_cast<uint64_t>(st.st_size);
   }
-  const int64_t now = WallClockMillis();
-  const uint64_t start = f->pos - carry;
+  const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
-  f->last_growth_ms = now;
+  f->last_growth_ms = MonotonicMillis();
   stats_.bytes += static_cast<uint64_t>(n);
-  LineContext ctx;
-  ctx.source = index_;
-  ctx.path = f->path;
-  ctx.file_id = f->id;
-  ctx.read_time_ms = now;
-  const size_t tail = f->framer.Frame(scratch_.data(), carry + static_cast<size_t>(n), start,
-                                      [&](std::string_view line, uint64_t offset) {
-                                        ctx.line = line;
-                                        ctx.offset = offset;
-                                        ++stats_.lines;
-                                        sink_.OnLine(ctx);
-                                      });
-  f->partial.assign(scratch_.data() + carry + static_cast<size_t>(n) - tail, tail);
+  LineContext ctx = Context(f);
+  f->framer.Framed(scratch_, static_cast<size_t>(n), next, [&](std::string_view line, uint64_t offset) {
+    Deliver(ctx, line, offset);
+  });
   return static_cast<size_t>(n) == kReadChunk;
 }
 
@@ -356,27 +388,33 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
       f->path, size, f->pos);
   ++stats_.truncations;
   f->pos = 0;
-  f->partial.clear();
   f->framer.Reset();
   MarkDirty(f);
 }
 
 void FileSource::FlushIdle(File* f, int64_t now_ms) {
   // A dirty file may hold the rest of the line, unread: it is not idle.
-  if (f->partial.empty() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
+  if (!f->framer.holds_partial() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) {
+    return;
+  }
+  LineContext ctx = Context(f);
+  f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
+}
+
+LineContext FileSource::Context(const File* f) const {
   LineContext ctx;
   ctx.source = index_;
   ctx.path = f->path;
   ctx.file_id = f->id;
-  ctx.read_time_ms = now_ms;
-  f->framer.FlushPartial(f->partial.data(), f->partial.size(), f->pos - f->partial.size(),
-                         [&](std::string_view line, uint64_t offset) {
-                           ctx.line = line;
-                           ctx.offset = offset;
-                           ++stats_.lines;
-                           sink_.OnLine(ctx);
-                         });
-  f->partial.clear();
+  ctx.read_time_ms = WallClockMillis();
+  return ctx;
+}
+
+void FileSource::Deliver(LineContext& ctx, std::string_view line, uint64_t offset) {
+  ctx.line = line;
+  ctx.offset = offset;
+  ++stats_.lines;
+  sink_.OnLine(ctx);
 }
 
 }  // namespace tailtrack

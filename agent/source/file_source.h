@@ -27,16 +27,24 @@
 #include <vector>
 
 #include "config/config.h"
-#include "rules/rule_set.h"
+#include "source/line_sink.h"
 
 namespace tailtrack {
 
-// Receives lines. The LineContext and its views are valid during the call only.
-class LineSink {
- public:
-  virtual ~LineSink() = default;
-  virtual void OnLine(const LineContext& line) = 0;
+// A file's birth time (statx's stx_btime), where the file system records one.
+struct FileBirth {
+  int64_t sec = 0;
+  uint32_t nsec = 0;
 };
+
+// LineContext::file_id, and so part of every messageId: a hash of device,
+// inode and, when known, birth time, never 0. The birth time tells apart a
+// new file that got a recycled inode (logrotate's `create` after the old
+// file was deleted), whose lines would otherwise repeat ids already sent.
+// Without it (`birth` null: no statx btime) the id is dev + inode only.
+uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth);
+// The same for the open file `fd` (whose fstat gave `dev` and `ino`).
+uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino);
 
 struct FileSourceStats {
   uint64_t lines = 0;
@@ -86,6 +94,7 @@ class FileSource {
   File* Open(const std::string& path, bool at_end);
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
   void Retire(File* f);  // read to the end, then close
+  void MoveTo(File* f, const std::string& path);  // an open file renamed to `path`: read on from its offset
   void CloseFile(File* f);
   void MarkDirty(File* f);
   void SchedulePump();
@@ -93,7 +102,9 @@ class FileSource {
   // Reads at most one chunk; returns false at end of file.
   bool ReadChunk(File* f);
   void CheckTruncated(File* f, uint64_t size);
-  void FlushIdle(File* f, int64_t now_ms);
+  void FlushIdle(File* f, int64_t now_ms);  // now_ms: MonotonicMillis()
+  LineContext Context(const File* f) const;  // for f's lines read now: all but the line and its offset
+  void Deliver(LineContext& ctx, std::string_view line, uint64_t offset);
   template <typename Fn>
   void EachFile(Fn&& fn);
 
@@ -118,6 +129,9 @@ class FileSource {
 
   std::map<std::string, File*> files_;  // by path: the file now at that path
   std::vector<File*> retired_;          // replaced or deleted, being read to their end
+  std::vector<File*> dirty_;            // files that may have unread bytes (File::dirty), in marking order
+  std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
+  std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   FileSourceStats stats_;
   uint64_t closed_truncated_ = 0;

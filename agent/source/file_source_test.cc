@@ -308,5 +308,130 @@ TEST_F(FileSourceTest, AFileRenamedWithinTheGlobIsNotReadAgain) {
   }
 }
 
+TEST_F(FileSourceTest, APathReplacedByAnotherWatchedFileIsNotReadTwice) {
+  WriteFile(dir_ / "a.log", "a1\n");
+  WriteFile(dir_ / "b.log", "b1\nb2\n");
+  config_.paths = {dir_ / "*.log"};
+  Start();
+  ASSERT_TRUE(WaitLines(3));
+  ASSERT_EQ(std::rename((dir_ / "b.log").c_str(), (dir_ / "a.log").c_str()), 0);
+  AppendFile(dir_ / "a.log", "b3\n");  // to the file that was b.log
+  ASSERT_TRUE(WaitLines(4));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
+  std::vector<std::string> texts = lines_.texts();
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"a1", "b1", "b2", "b3"}));
+  EXPECT_EQ(lines_.seen.back().path, dir_ / "a.log");
+  EXPECT_EQ(lines_.seen.back().offset, 6u);
+}
+
+TEST(FileIdentity, DependsOnTheBirthTimeWhenThereIsOne) {
+  const FileBirth born{1'700'000'000, 5};
+  const FileBirth reborn{1'700'000'100, 5};
+  const FileBirth same_second{1'700'000'000, 6};
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2049, 12, &reborn));
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2049, 12, &same_second));
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2049, 13, &born));
+  EXPECT_NE(FileIdentity(2049, 12, &born), FileIdentity(2050, 12, &born));
+  EXPECT_EQ(FileIdentity(2049, 12, &born), FileIdentity(2049, 12, &born));
+  EXPECT_NE(FileIdentity(2049, 12, nullptr), 0u);
+}
+
+TEST(FileIdentity, ANewFileWithARecycledInodeHasANewId) {
+  TempDir dir;
+  const std::string path = dir / "app.log";
+  auto identity = [&](ino_t* ino) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    struct stat st;
+    EXPECT_EQ(fstat(fd, &st), 0);
+    *ino = st.st_ino;
+    const uint64_t id = FileIdentityOf(fd, st.st_dev, st.st_ino);
+    ::close(fd);
+    return id;
+  };
+  WriteFile(path, "old\n");
+  ino_t old_ino;
+  const uint64_t old_id = identity(&old_ino);
+  // ext4 and xfs hand a freed inode to the next file created in the same
+  // directory; tmpfs never reuses one. Try a bounded number of times.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    WriteFile(path, "new\n");
+    ino_t ino;
+    const uint64_t id = identity(&ino);
+    if (ino != old_ino) continue;
+    struct statx stx;
+    ASSERT_EQ(::statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME, &stx), 0);
+    if (!(stx.stx_mask & STATX_BTIME)) GTEST_SKIP() << "the file system records no birth time";
+    EXPECT_NE(id, old_id);
+    return;
+  }
+  GTEST_SKIP() << "the file system did not reuse the inode; FileIdentity.DependsOnTheBirthTimeWhenThereIsOne covers the hash";
+}
+
+// Captures what is written to stderr (the agent's log) while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() : saved_(::dup(STDERR_FILENO)) {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  ~StderrCapture() {
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+  }
+  std::string text() const { return testing::ReadFile(path_); }
+
+ private:
+  TempDir dir_;
+  std::string path_ = dir_ / "stderr";
+  int saved_;
+};
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(FileSourceTest, AMatchThatCannotBeOpenedIsWarnedAboutOnceUntilItComesBack) {
+  // A regular file open(2) refuses even to root: a write-only sysfs file
+  // (kernfs has nothing to read there). Without root, a mode 000 file.
+  std::string target = dir_ / "locked";
+  WriteFile(target, "x\n");
+  ::chmod(target.c_str(), 0);
+  if (const int fd = ::open(target.c_str(), O_RDONLY); fd >= 0) {
+    ::close(fd);
+    target = "/sys/bus/cpu/drivers_probe";
+    struct stat st;
+    if (::stat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) GTEST_SKIP() << "no unopenable regular file";
+    const int fd2 = ::open(target.c_str(), O_RDONLY);
+    if (fd2 >= 0) {
+      ::close(fd2);
+      GTEST_SKIP() << target << " can be opened";
+    }
+  }
+  const std::string bad = dir_ / "bad.log";
+  ASSERT_EQ(::symlink(target.c_str(), bad.c_str()), 0);
+  config_.paths = {dir_ / "*.log"};
+  StderrCapture err;
+  Start();
+  // Each file found later proves another stat pass has run.
+  size_t n = 0;
+  auto pass = [&] {
+    ++n;
+    WriteFile(dir_ / ("m" + std::to_string(n) + ".log"), "m\n");
+    return WaitLines(n);
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pass());
+  EXPECT_EQ(Count(err.text(), "cannot open " + bad), 1u);
+  ASSERT_EQ(::unlink(bad.c_str()), 0);
+  ASSERT_TRUE(pass());
+  ASSERT_EQ(::symlink(target.c_str(), bad.c_str()), 0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pass());
+  EXPECT_EQ(Count(err.text(), "cannot open " + bad), 2u);
+}
+
 }  // namespace
 }  // namespace tailtrack

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "config/config.h"
@@ -40,8 +41,37 @@ class LineFramer {
     EmitLine(std::string_view(data, size), start, emit);
   }
 
+  // Reading with the incomplete last line held here, in two steps around a
+  // read into one `scratch` buffer shared by many framers: ReadBuffer() puts
+  // the held line at the front of `scratch` and returns where at most
+  // `chunk` new bytes go; Framed() frames the held line and the `n` bytes
+  // read (the first at stream offset `next`) and holds the new tail.
+  char* ReadBuffer(std::string& scratch, size_t chunk) {
+    if (scratch.size() < held_.size() + chunk) scratch.resize(held_.size() + chunk);
+    std::memcpy(scratch.data(), held_.data(), held_.size());
+    return scratch.data() + held_.size();
+  }
+  template <typename Emit>
+  void Framed(const std::string& scratch, size_t n, uint64_t next, Emit&& emit) {
+    const size_t carry = held_.size();
+    const size_t tail = Frame(scratch.data(), carry + n, next - carry, emit);
+    held_.assign(scratch.data() + carry + n - tail, tail);
+  }
+  // Emits the held line as if it were complete (it ends just before stream
+  // offset `next`), then forgets it.
+  template <typename Emit>
+  void FlushHeld(uint64_t next, Emit&& emit) {
+    FlushPartial(held_.data(), held_.size(), next - held_.size(), emit);
+    held_.clear();
+  }
+  bool holds_partial() const { return !held_.empty(); }
+  void DropHeld() { held_.clear(); }
+
   // Forgets any state (the file was truncated and is read again from 0).
-  void Reset() { discarding_ = false; }
+  void Reset() {
+    discarding_ = false;
+    held_.clear();
+  }
 
   uint64_t truncated() const { return truncated_; }
   uint64_t skipped() const { return skipped_; }
@@ -66,6 +96,7 @@ class LineFramer {
   uint64_t max_;
   LongLine on_long_;
   bool discarding_ = false;  // inside an over-long line that was already handled
+  std::string held_;         // for ReadBuffer()/Framed(): the incomplete last line
   uint64_t truncated_ = 0;
   uint64_t skipped_ = 0;
 };

@@ -23,21 +23,12 @@ struct UnixSource::Client {
 
   UnixSource* owner;
   uv_pipe_t pipe;
-  LineFramer framer;
-  std::string partial;    // an incomplete line: the bytes [received - partial.size(), received)
+  LineFramer framer;      // holds the incomplete line: the bytes just before `received`
   uint64_t received = 0;  // bytes read from this connection
   bool closing = false;
 };
 
 namespace {
-
-// A warning at most once a minute per cause, with the count so far.
-bool Due(int64_t* last_ms) {
-  const int64_t now = WallClockMillis();
-  if (*last_ms != 0 && now - *last_ms < 60'000) return false;
-  *last_ms = now;
-  return true;
-}
 
 // Is a process bound to the socket file at `path`? A socket file nobody is
 // bound to refuses connections (ECONNREFUSED); one bound to a socket of the
@@ -251,7 +242,7 @@ void UnixSource::OnConnectionCb(uv_stream_t* server, int status) {
   auto* self = static_cast<UnixSource*>(server->data);
   if (status < 0) {
     // EMFILE and the like: libuv has already shed the pending connection.
-    if (Due(&self->last_reject_log_ms_)) {
+    if (self->log_throttle_.Due("accept")) {
       Log(LogLevel::kWarn, "source {}: cannot accept a connection: {}", self->config_.name, uv_strerror(status));
     }
     return;
@@ -271,7 +262,7 @@ void UnixSource::OnConnection() {
   }
   if (clients_.size() >= max_clients_ || closing_) {
     ++stats_.clients_rejected;
-    if (Due(&last_reject_log_ms_)) {
+    if (log_throttle_.Due("reject")) {
       Log(LogLevel::kWarn, "source {}: {} clients connected, the most allowed; closing new connections ({} so far)",
           config_.name, clients_.size(), stats_.clients_rejected);
     }
@@ -294,20 +285,16 @@ void UnixSource::StartReading(Client* c) {
 
 void UnixSource::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   // libuv calls alloc, read(2), then OnRead for one client at a time, so one
-  // scratch buffer serves them all: the client's partial line goes first.
+  // scratch buffer serves them all: the client's held partial line goes first.
   Client* c = static_cast<Client*>(h->data);
-  UnixSource* self = c->owner;
-  const size_t carry = c->partial.size();
-  if (self->scratch_.size() < carry + kReadChunk) self->scratch_.resize(carry + kReadChunk);
-  std::memcpy(self->scratch_.data(), c->partial.data(), carry);
-  *buf = uv_buf_init(self->scratch_.data() + carry, kReadChunk);
+  *buf = uv_buf_init(c->framer.ReadBuffer(c->owner->scratch_, kReadChunk), kReadChunk);
 }
 
-void UnixSource::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+void UnixSource::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   Client* c = static_cast<Client*>(s->data);
   UnixSource* self = c->owner;
   if (nread > 0) {
-    self->Frame(c, static_cast<size_t>(buf->base - self->scratch_.data()), static_cast<size_t>(nread));
+    self->Frame(c, static_cast<size_t>(nread));
   } else if (nread < 0) {
     if (nread != UV_EOF) {
       Log(LogLevel::kDebug, "source {}: connection ended: {}", self->config_.name, uv_strerror(static_cast<int>(nread)));
@@ -316,14 +303,12 @@ void UnixSource::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   }
 }
 
-void UnixSource::Frame(Client* c, size_t carry, size_t n) {
+void UnixSource::Frame(Client* c, size_t n) {
   const int64_t now = WallClockMillis();
-  const uint64_t start = c->received - carry;
+  const uint64_t next = c->received;
   c->received += n;
   stats_.bytes += n;
-  const size_t tail = c->framer.Frame(scratch_.data(), carry + n, start,
-                                      [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
-  c->partial.assign(scratch_.data() + carry + n - tail, tail);
+  c->framer.Framed(scratch_, n, next, [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
 }
 
 void UnixSource::Deliver(std::string_view line, uint64_t offset, int64_t now_ms) {
@@ -341,12 +326,11 @@ void UnixSource::Deliver(std::string_view line, uint64_t offset, int64_t now_ms)
 void UnixSource::DisconnectClient(Client* c, bool flush) {
   if (c->closing) return;
   c->closing = true;
-  if (flush && !c->partial.empty()) {
+  if (flush && c->framer.holds_partial()) {
     const int64_t now = WallClockMillis();
-    c->framer.FlushPartial(c->partial.data(), c->partial.size(), c->received - c->partial.size(),
-                           [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
+    c->framer.FlushHeld(c->received, [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
   }
-  c->partial.clear();
+  c->framer.DropHeld();
   closed_truncated_ += c->framer.truncated();
   closed_skipped_ += c->framer.skipped();
   clients_.erase(c);
@@ -358,13 +342,11 @@ void UnixSource::DrainClient(Client* c, size_t* budget) {
   if (c->closing || uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) != 0) return;
   size_t taken = 0;
   while (taken < kCloseReadPerClient && *budget > 0 && !paused_) {
-    const size_t carry = c->partial.size();
-    if (scratch_.size() < carry + kReadChunk) scratch_.resize(carry + kReadChunk);
-    std::memcpy(scratch_.data(), c->partial.data(), carry);
-    const ssize_t n = ::read(fd, scratch_.data() + carry, std::min(kReadChunk, *budget));
+    char* at = c->framer.ReadBuffer(scratch_, kReadChunk);
+    const ssize_t n = ::read(fd, at, std::min(kReadChunk, *budget));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    Frame(c, carry, static_cast<size_t>(n));
+    Frame(c, static_cast<size_t>(n));
     taken += static_cast<size_t>(n);
     *budget -= std::min(*budget, static_cast<size_t>(n));
   }
@@ -398,7 +380,7 @@ void UnixSource::ReadDatagrams(int budget) {
     stats_.bytes += n;
     if (paused_) {
       ++stats_.dropped_lines;
-      if (Due(&last_drop_log_ms_)) {
+      if (log_throttle_.Due("drop")) {
         Log(LogLevel::kWarn, "source {}: the pipeline is full; dropping datagrams ({} so far)", config_.name,
             stats_.dropped_lines);
       }

@@ -45,7 +45,8 @@
 
 #include "config/config.h"
 #include "core/error.h"
-#include "source/file_source.h"
+#include "core/log.h"
+#include "source/line_sink.h"
 
 namespace tailtrack {
 
@@ -109,7 +110,7 @@ class UnixSource {
   void StartReading(Client* c);
   void ReadDatagrams(int budget);
   void Deliver(std::string_view line, uint64_t offset, int64_t now_ms);
-  void Frame(Client* c, size_t carry, size_t n);
+  void Frame(Client* c, size_t n);  // the n bytes just read into scratch_ by c's framer
   void DisconnectClient(Client* c, bool flush);
   void DrainClient(Client* c, size_t* budget);
   void RemoveSocketFile();
@@ -142,8 +143,7 @@ class UnixSource {
   UnixSourceStats stats_;
   uint64_t closed_truncated_ = 0;
   uint64_t closed_skipped_ = 0;
-  int64_t last_reject_log_ms_ = 0;
-  int64_t last_drop_log_ms_ = 0;
+  LogThrottle log_throttle_;  // warnings (with the count so far): once per cause a minute
 };
 
 }  // namespace tailtrack

@@ -1,0 +1,38 @@
+#include "core/log.h"
+
+#include <gtest/gtest.h>
+
+namespace tailtrack {
+namespace {
+
+TEST(LogThrottle, LetsTheFirstMessageOfACauseThrough) {
+  LogThrottle throttle;
+  EXPECT_TRUE(throttle.Due("http 503", 1'000));
+  EXPECT_TRUE(throttle.Due("curl 7", 1'000));
+}
+
+TEST(LogThrottle, HoldsACauseForAMinuteThenLetsItThroughAgain) {
+  LogThrottle throttle;
+  EXPECT_TRUE(throttle.Due("http 503", 1'000));
+  EXPECT_FALSE(throttle.Due("http 503", 1'001));
+  EXPECT_FALSE(throttle.Due("http 503", 1'000 + LogThrottle::kWindowMs - 1));
+  EXPECT_TRUE(throttle.Due("http 503", 1'000 + LogThrottle::kWindowMs));
+  EXPECT_FALSE(throttle.Due("http 503", 1'000 + LogThrottle::kWindowMs + 1));
+}
+
+TEST(LogThrottle, CountsFromZeroOnTheMonotonicClock) {
+  // MonotonicMillis() may be small after boot: 0 is a time, not "never".
+  LogThrottle throttle;
+  EXPECT_TRUE(throttle.Due("x", 0));
+  EXPECT_FALSE(throttle.Due("x", 10));
+}
+
+TEST(LogThrottle, AForgottenCauseIsLoggedAtOnce) {
+  LogThrottle throttle;
+  EXPECT_TRUE(throttle.Due("open /a", 5));
+  throttle.Forget("open /a");
+  EXPECT_TRUE(throttle.Due("open /a", 6));
+}
+
+}  // namespace
+}  // namespace tailtrack
