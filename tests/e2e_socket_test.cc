@@ -25,15 +25,6 @@ namespace {
 constexpr char kKey[] = "e2e-write-key";
 const std::string kGolden = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/spec/golden/";
 
-std::vector<std::string> ReadLines(const std::string& path) {
-  std::vector<std::string> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
 // Connects to the socket at `path`; -1 when nobody listens (yet).
 int Connect(const std::string& path, int type) {
   const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);

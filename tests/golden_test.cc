@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "event/canonical.h"
+#include "test_util.h"
 
 namespace tailtrack {
 namespace {
@@ -38,15 +39,6 @@ CommandRun RunCommand(const std::string& command) {
   return run;
 }
 
-std::vector<std::string> ReadLines(const std::string& path) {
-  std::vector<std::string> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
 const std::string kData = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/spec";
 
 std::string TestCommandFor(const std::string& source, const std::string& input) {
@@ -57,7 +49,7 @@ std::string TestCommandFor(const std::string& source, const std::string& input) 
 void ExpectGolden(const std::string& source, const std::string& input, const std::string& golden) {
   const CommandRun run = RunCommand(TestCommandFor(source, input));
   ASSERT_EQ(run.status, 0);
-  const auto want = ReadLines(kData + "/golden/" + golden);
+  const auto want = testing::ReadLines(kData + "/golden/" + golden);
   ASSERT_EQ(run.lines.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     std::string w, g;

@@ -27,6 +27,8 @@ class TempDir {
 void WriteFile(const std::string& path, const std::string& content);
 void AppendFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
+// The non-empty lines of a file, without their newlines.
+std::vector<std::string> ReadLines(const std::string& path);
 
 // Runs `loop` until pred() holds or `timeout` passes; returns pred().
 bool RunLoopUntil(uv_loop_t* loop, const std::function<bool()>& pred,
