@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "config/loader.h"
 #include "core/log.h"
 
 namespace tailtrack {
@@ -16,39 +17,75 @@ Agent::Agent(const Config& config, std::unique_ptr<RuleSet> rules, AgentOptions 
 
 Agent::~Agent() = default;
 
+// state_dir (created 0700), locked for the agent's life; the checkpoints of
+// the last run; the spool. Errors are one line on stderr.
+bool Agent::OpenState() {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(config_.state_dir, ec)) {
+    std::filesystem::create_directories(config_.state_dir, ec);
+    if (ec) {
+      const ConfigError error(config_.path, config_.state_dir_mark,
+                              fmt::format("cannot create state_dir {}: {}", config_.state_dir, ec.message()));
+      std::fprintf(stderr, "%s\n", error.what());
+      exit_status_ = kExitConfig;
+      return false;
+    }
+    ::chmod(config_.state_dir.c_str(), 0700);
+  }
+  std::string error;
+  lock_ = StateLock::Acquire(config_.state_dir, &error);
+  if (!lock_) {
+    std::fprintf(stderr, "tailtrack: %s\n", error.c_str());
+    exit_status_ = 1;
+    return false;
+  }
+  checkpoint_path_ = config_.state_dir + "/checkpoints";
+  if (!LoadCheckpoints(checkpoint_path_, &last_checkpoints_, &error)) {
+    const std::string aside = SetAsideCheckpoints(checkpoint_path_);
+    Log(LogLevel::kError, "{}; set aside as {}: files are read as if never seen (start_at)", error, aside);
+    last_checkpoints_.clear();
+  }
+  spool_ = Spool::Open(SpoolOptions{config_.spool.dir, config_.spool.max_bytes, config_.spool.when_full,
+                                    config_.spool.fsync},
+                       &error);
+  if (!spool_) {
+    std::fprintf(stderr, "%s\n", ConfigError(config_.path, config_.state_dir_mark, error).what());
+    exit_status_ = kExitConfig;
+    return false;
+  }
+  const SpoolStats& waiting = spool_->stats();
+  if (waiting.batches > 0) {
+    Log(LogLevel::kInfo, "spool {}: {} batches ({} events, {} bytes) wait from an earlier run; replaying them",
+        config_.spool.dir, waiting.batches, waiting.events, waiting.bytes);
+  }
+  return true;
+}
+
 int Agent::Run() {
   std::signal(SIGPIPE, SIG_IGN);
-  if (!options_.dry_run && !config_.state_dir.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(config_.state_dir, ec)) {
-      std::filesystem::create_directories(config_.state_dir, ec);
-      if (ec) {
-        const ConfigError error(config_.path, config_.state_dir_mark,
-                                fmt::format("cannot create state_dir {}: {}", config_.state_dir, ec.message()));
-        std::fprintf(stderr, "%s\n", error.what());
-        return kExitConfig;
-      }
-      ::chmod(config_.state_dir.c_str(), 0700);
-    }
-  }
+  if (!options_.dry_run && !OpenState()) return exit_status_;
 
   uv_loop_init(&loop_);
-  for (uv_signal_t* s : {&sigterm_, &sigint_}) {
+  for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
     uv_signal_init(&loop_, s);
     s->data = this;
   }
-  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_}) {
+  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &checkpoint_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
   uv_signal_start(&sigint_, OnSignal, SIGINT);
+  uv_signal_start(&sighup_, OnHangup, SIGHUP);
 
-  max_pending_ = std::max<size_t>(8, kMaxPendingFactor * static_cast<size_t>(std::max(1, config_.collector.max_in_flight)));
+  const size_t max_memory =
+      std::max<size_t>(8, kMaxPendingFactor * static_cast<size_t>(std::max(1, config_.collector.max_in_flight)));
   batcher_ = std::make_unique<Batcher>(config_.batch, static_cast<BatchListener&>(*this));
   if (!options_.dry_run) {
+    delivery_ = std::make_unique<Delivery>(&loop_, max_memory, spool_.get(), static_cast<DeliveryListener&>(*this));
     dead_letter_ = std::make_unique<DeadLetter>(DeadLetterPath(config_), config_.dead_letter.max_bytes);
-    sender_ = std::make_unique<Sender>(&loop_, config_.collector, static_cast<SenderListener&>(*this));
+    sender_ = std::make_unique<Sender>(&loop_, config_.collector, delivery_->sender_listener());
+    delivery_->set_sender(sender_.get());
     std::string error;
     if (!sender_->Init(&error)) {
       Log(LogLevel::kError, "{}", error);
@@ -78,6 +115,11 @@ int Agent::Run() {
     const SourceConfig& sc = config_.sources[i];
     if (sc.type != SourceType::kFile) continue;
     auto source = std::make_unique<FileSource>(&loop_, sc, static_cast<uint32_t>(i), static_cast<LineSink&>(*this));
+    std::vector<CheckpointEntry> known;
+    for (const CheckpointEntry& e : last_checkpoints_) {
+      if (e.source == sc.name) known.push_back(e);
+    }
+    source->SetCheckpoints(std::move(known));
     source->Start();
     Log(LogLevel::kInfo, "source {}: {} files match {}", sc.name, source->file_count(), fmt::join(sc.paths, ", "));
     sources_.push_back(std::move(source));
@@ -89,13 +131,19 @@ int Agent::Run() {
         sc.protocol == SocketProtocol::kStream ? "stream" : "datagram", sc.mode, sc.group.empty() ? "" : ", group ",
         sc.group);
   }
+  if (!options_.dry_run) {
+    WriteCheckpoints();  // entries of files gone for good are dropped now
+    uv_timer_start(&checkpoint_timer_, OnCheckpointTimer, kCheckpointIntervalMs, kCheckpointIntervalMs);
+    delivery_->Start();  // replays what the spool holds
+  }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   sources_.clear();
   sockets_.clear();
   sender_.reset();
+  delivery_.reset();
   uv_loop_close(&loop_);
-  return 0;
+  return exit_status_;
 }
 
 // Sockets are bound before anything is read, so that a socket that cannot be
@@ -147,16 +195,24 @@ void Agent::OnBatch(std::unique_ptr<Batch> batch) {
     std::fwrite(batch->body().data(), 1, batch->body().size(), options_.out);
     std::fputc('\n', options_.out);
     std::fflush(options_.out);
-    OnDelivered(std::move(batch));
+    ++stats_.delivered_batches;
+    stats_.delivered_events += batch->event_count();
     return;
   }
-  sender_->Submit(std::move(batch));
-  if (!paused_ && sender_->pending() >= max_pending_) {
-    paused_ = true;
-    Log(LogLevel::kDebug, "{} batches waiting: reading paused", sender_->pending());
-    for (auto& s : sources_) s->Pause();
-    for (auto& s : sockets_) s->Pause();
+  for (const BatchOrigin& o : batch->origins) {
+    if (o.file_id != 0) ++holds_[{o.source, o.file_id}][o.first_offset];
   }
+  delivery_->Submit(std::move(batch));
+  if (!paused_ && delivery_->full()) {
+    Log(LogLevel::kDebug, "{} batches waiting in memory: reading paused", delivery_->waiting_in_memory());
+    PauseSources(true);
+  }
+}
+
+void Agent::PauseSources(bool pause) {
+  paused_ = pause;
+  for (auto& s : sources_) pause ? s->Pause() : s->Resume();
+  for (auto& s : sockets_) pause ? s->Pause() : s->Resume();
 }
 
 void Agent::OnDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) {
@@ -177,28 +233,88 @@ void Agent::WriteDeadLetter(std::string_view reason, std::string_view event_json
   }
 }
 
-void Agent::OnDelivered(std::unique_ptr<Batch> batch) {
-  ++stats_.delivered_batches;
-  stats_.delivered_events += batch->event_count();
-  // Here the batch's origins will move checkpoints.
-  AfterSend();
-}
-
-void Agent::OnRefused(std::unique_ptr<Batch> batch, long status, std::string_view answer) {
-  const std::string reason = fmt::format("collector answered {}: {}", status, answer.substr(0, 500));
-  for (size_t i = 0; i < batch->event_count(); ++i) WriteDeadLetter(reason, batch->event(i), batch->event_source(i));
-  AfterSend();
-}
-
-void Agent::AfterSend() {
-  const size_t pending = sender_ ? sender_->pending() : 0;
-  if (paused_ && pending <= max_pending_ / 2) {
-    paused_ = false;
-    for (auto& s : sources_) s->Resume();
-    for (auto& s : sockets_) s->Resume();
+void Agent::OnSettled(const std::vector<BatchOrigin>& origins) {
+  for (const BatchOrigin& o : origins) {
+    if (o.file_id == 0) continue;
+    auto file = holds_.find({o.source, o.file_id});
+    if (file == holds_.end()) continue;
+    auto at = file->second.find(o.first_offset);
+    if (at == file->second.end()) continue;
+    if (--at->second == 0) file->second.erase(at);
+    if (file->second.empty()) holds_.erase(file);
   }
+}
+
+void Agent::OnEventRefused(const Batch& batch, size_t index, long status, std::string_view answer) {
+  WriteDeadLetter(fmt::format("collector answered {}: {}", status, answer), batch.event(index),
+                  batch.event_source(index));
+}
+
+void Agent::OnProgress() {
+  if (paused_ && !draining_ && !delivery_->full()) PauseSources(false);
   // Not from inside the sender's callback: Finish() closes the sender.
-  if (draining_ && pending == 0) uv_timer_start(&finish_timer_, OnFinishTimer, 0, 0);
+  if (draining_ && delivery_->drained()) uv_timer_start(&finish_timer_, OnFinishTimer, 0, 0);
+}
+
+// Positions as FileSource reports them, moved back to the first line of any
+// batch not settled yet, the open one included.
+void Agent::WriteCheckpoints() {
+  if (!lock_) return;
+  // Once draining, the sources are closed: their last positions were taken then.
+  if (!draining_) SnapshotPositions();
+  std::vector<CheckpointEntry> entries = positions_;
+  const Batch* open = batcher_ ? batcher_->open_batch() : nullptr;
+  for (CheckpointEntry& e : entries) {
+    const auto index = config_.FindSource(e.source);
+    const uint32_t source = static_cast<uint32_t>(index.value_or(0));
+    if (auto held = holds_.find({source, e.file_id}); held != holds_.end() && !held->second.empty()) {
+      e.offset = std::min(e.offset, held->second.begin()->first);
+    }
+    if (open != nullptr) {
+      for (const BatchOrigin& o : open->origins) {
+        if (o.source == source && o.file_id == e.file_id) e.offset = std::min(e.offset, o.first_offset);
+      }
+    }
+  }
+  auto same = [](const CheckpointEntry& a, const CheckpointEntry& b) {
+    return a.source == b.source && a.path == b.path && a.dev == b.dev && a.ino == b.ino && a.file_id == b.file_id &&
+           a.fingerprint == b.fingerprint && a.fingerprint_len == b.fingerprint_len && a.offset == b.offset;
+  };
+  if (entries.size() == last_checkpoints_.size() &&
+      std::equal(entries.begin(), entries.end(), last_checkpoints_.begin(), same)) {
+    return;
+  }
+  std::string error;
+  if (!SaveCheckpoints(checkpoint_path_, entries, &error)) {
+    if (log_throttle_.Due("checkpoints")) Log(LogLevel::kError, "cannot write checkpoints: {}", error);
+    return;
+  }
+  last_checkpoints_ = std::move(entries);
+}
+
+void Agent::SnapshotPositions() {
+  positions_.clear();
+  for (auto& source : sources_) source->Positions(&positions_);
+}
+
+void Agent::OnCheckpointTimer(uv_timer_t* t) { static_cast<Agent*>(t->data)->WriteCheckpoints(); }
+
+void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->ReloadKey(); }
+
+void Agent::ReloadKey() {
+  if (!sender_) return;
+  if (config_.collector.write_key_file.empty()) {
+    Log(LogLevel::kInfo, "SIGHUP: the write key comes from the configuration, not a file; nothing to re-read "
+        "(the environment is not read again)");
+    return;
+  }
+  std::string key, error;
+  if (!ReadWriteKeyFile(config_.collector.write_key_file, &key, &error)) {
+    Log(LogLevel::kError, "SIGHUP: {}; keeping the current key", error);
+    return;
+  }
+  sender_->SetWriteKey(key);
+  Log(LogLevel::kInfo, "SIGHUP: write key re-read from {}", config_.collector.write_key_file);
 }
 
 void Agent::OnSignal(uv_signal_t* h, int signum) {
@@ -213,6 +329,7 @@ void Agent::OnSignal(uv_signal_t* h, int signum) {
 }
 
 void Agent::BeginDrain() {
+  SnapshotPositions();
   draining_ = true;
   // Sockets stop accepting and hand on the complete lines already queued to them.
   for (auto& s : sockets_) s->Close();
@@ -220,8 +337,13 @@ void Agent::BeginDrain() {
   uv_timer_stop(&flush_timer_);
   flush_armed_ = false;
   batcher_->Flush();
+  if (options_.dry_run) {
+    uv_timer_start(&finish_timer_, OnFinishTimer, 0, 0);
+    return;
+  }
   uv_timer_start(&drain_timer_, OnDrainTimer, static_cast<uint64_t>(config_.collector.drain_timeout.count()), 0);
-  AfterSend();
+  delivery_->BeginDrain();
+  OnProgress();
 }
 
 void Agent::OnDrainTimer(uv_timer_t* t) { static_cast<Agent*>(t->data)->Finish(); }
@@ -235,17 +357,23 @@ void Agent::Finish() {
   for (auto& s : sources_) s->Close();
   if (sender_) {
     sender_->Close();
-    size_t batches = 0, events = 0;
-    for (const auto& b : sender_->TakeUnsent()) {
-      ++batches;
-      events += b->event_count();
+    const uint64_t lost = delivery_->SpoolEverything(sender_->TakeUnsent());
+    if (lost > 0) {
+      stats_.lost_events = lost;
+      exit_status_ = 1;
+      Log(LogLevel::kError, "stopping with {} events neither delivered nor kept in the spool: they are lost", lost);
     }
-    if (batches) {
-      Log(LogLevel::kWarn, "stopping with {} batches ({} events) not delivered", batches, events);
+    WriteCheckpoints();
+    if (spool_ && !spool_->empty()) {
+      const SpoolStats& waiting = spool_->stats();
+      Log(LogLevel::kInfo, "{} batches ({} events) wait in the spool for the next start", waiting.batches,
+          waiting.events);
     }
   }
+  const DeliveryStats& d = delivery_ ? delivery_->stats() : DeliveryStats{};
   Log(LogLevel::kInfo, "stopped: {} lines read, {} events in {} batches delivered, {} dead letters", stats_.lines,
-      stats_.delivered_events, stats_.delivered_batches, stats_.dead_letters);
+      options_.dry_run ? stats_.delivered_events : d.delivered_events,
+      options_.dry_run ? stats_.delivered_batches : d.delivered_batches, stats_.dead_letters);
   CloseAll();
 }
 

@@ -9,17 +9,26 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace tailtrack {
 
-// The furthest line of one file that a batch holds.
+// The lines of one file that a batch holds: a checkpoint may not pass
+// first_offset until the batch is delivered or safely in the spool.
 struct BatchOrigin {
   uint32_t source = 0;
-  uint64_t file_id = 0;      // 0: not a file
-  uint64_t last_offset = 0;  // the byte offset of the first byte of the last line
+  uint64_t file_id = 0;       // 0: not a file
+  uint64_t first_offset = 0;  // the byte offset of the first line of this file in the batch
+  uint64_t last_offset = 0;   // the byte offset of the first byte of the last line
+};
+
+// Where a batch read back from the spool sits in it (see spool/spool.h).
+struct SpoolRef {
+  uint64_t segment = 0;
+  uint64_t record = 0;
 };
 
 class Batch {
@@ -34,6 +43,15 @@ class Batch {
   // up front so that appending never reallocates and copies the body.
   explicit Batch(size_t capacity = 0);
 
+  // A sealed batch rebuilt from its parts (the spool's record): `body` as it
+  // was sealed, `ends` where each event ends in it, `sources` the source of
+  // each. Null when the parts do not describe a sealed body.
+  static std::unique_ptr<Batch> Restore(std::string body, std::vector<uint32_t> ends,
+                                        std::vector<uint32_t> sources);
+  // A new sealed batch holding events [begin, end) of this sealed one (the
+  // split that isolates events a collector refuses). No origins.
+  std::unique_ptr<Batch> Slice(size_t begin, size_t end) const;
+
   // While open: appends one event (a JSON object) from `source`.
   void Append(std::string_view event_json, uint32_t source);
   // The body size once sealed, if `event_json` were appended now.
@@ -47,6 +65,8 @@ class Batch {
   void StampSentAt(int64_t unix_millis);
 
   const std::string& body() const { return body_; }
+  const std::vector<uint32_t>& ends() const { return ends_; }
+  const std::vector<uint32_t>& sources() const { return sources_; }
   size_t event_count() const { return ends_.size(); }
   std::string_view event(size_t i) const;
   uint32_t event_source(size_t i) const { return sources_[i]; }
@@ -55,9 +75,10 @@ class Batch {
   int64_t created_ms = 0;  // MonotonicMillis() at its first event: flush_interval counts from here
   uint64_t id = 0;         // a sequence number, for logs
 
-  // Delivery state, owned by the sender.
+  // Delivery state, owned by the sender and the delivery.
   int attempts = 0;
-  int64_t not_before_ms = 0;
+  bool from_spool = false;  // read back from the spool: `spool_ref` says where
+  SpoolRef spool_ref;
 
  private:
   std::string body_;

@@ -57,7 +57,7 @@ void Batcher::Note(const LineContext& line) {
       return;
     }
   }
-  origins.push_back({line.source, line.file_id, line.offset});
+  origins.push_back({line.source, line.file_id, line.offset, line.offset});
   last_origin_ = origins.size() - 1;
 }
 

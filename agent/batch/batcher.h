@@ -43,6 +43,7 @@ class Batcher : public EventSink {
   void Flush();
 
   bool has_open_batch() const { return open_ != nullptr; }
+  const Batch* open_batch() const { return open_.get(); }
   // When the open batch's first event was read; meaningful if has_open_batch().
   int64_t opened_ms() const { return open_ ? open_->created_ms : 0; }
   const BatcherStats& stats() const { return stats_; }

@@ -1012,6 +1012,13 @@ void CheckCollector(Config& config, const Seen& seen, Loader& loader) {
     loader.Fail(url_mark, "collector.url must be an http:// or https:// URL with a host, got " + Quote(c.url));
   }
   while (c.url.size() > scheme + 1 && c.url.back() == '/') c.url.pop_back();
+  // A common first mistake: the endpoint's own path in the base URL would
+  // post to /v1/capture/v1/capture and every event would be refused.
+  if (c.url.ends_with("/v1/capture")) {
+    loader.Fail(url_mark, "collector.url is the collector's base URL; tailtrack adds /v1/capture itself: use " +
+                              Quote(c.url.substr(0, c.url.size() - std::string_view("/v1/capture").size())) +
+                              " instead of " + Quote(c.url));
+  }
 
   const bool has_key = !c.write_key.empty();
   const bool has_file = seen.count("collector.write_key_file") > 0;
@@ -1024,17 +1031,7 @@ void CheckCollector(Config& config, const Seen& seen, Loader& loader) {
   }
   if (has_file && loader.options().require_write_key) {
     std::string error;
-    std::string key = ReadFile(c.write_key_file, 64 << 10, &error);
-    const Mark at = seen.at("collector.write_key_file").second;
-    if (!error.empty()) loader.Fail(at, "cannot read collector.write_key_file " + Quote(c.write_key_file) + ": " + error);
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-    if (key.empty()) loader.Fail(at, "collector.write_key_file " + Quote(c.write_key_file) + " is empty");
-    for (char ch : key) {
-      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-        loader.Fail(at, "collector.write_key_file " + Quote(c.write_key_file) + " holds a control character");
-      }
-    }
-    c.write_key = std::move(key);
+    if (!ReadWriteKeyFile(c.write_key_file, &c.write_key, &error)) loader.Fail(seen.at("collector.write_key_file").second, error);
   }
   if (has_key) {
     for (char ch : c.write_key) {
@@ -1248,6 +1245,28 @@ std::string ConfigReferenceMarkdown() {
   out += "\n### `tests[]`\n\n";
   out += TableDoc(TestTable(), "", false);
   return out;
+}
+
+bool ReadWriteKeyFile(const std::string& path, std::string* key, std::string* error) {
+  std::string read_error;
+  std::string text = ReadFile(path, 64 << 10, &read_error);
+  if (!read_error.empty()) {
+    *error = "cannot read collector.write_key_file " + Quote(path) + ": " + read_error;
+    return false;
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) {
+    *error = "collector.write_key_file " + Quote(path) + " is empty";
+    return false;
+  }
+  for (char ch : text) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      *error = "collector.write_key_file " + Quote(path) + " holds a control character";
+      return false;
+    }
+  }
+  *key = std::move(text);
+  return true;
 }
 
 }  // namespace tailtrack

@@ -33,4 +33,10 @@ Config LoadConfigFromString(const std::string& text, const std::string& path,
 // The reference of every key, generated from the schema table (docs/configuration.md).
 std::string ConfigReferenceMarkdown();
 
+// Reads the write key from `path` (collector.write_key_file), without its
+// trailing newline. False with a one-line *error (never the key) when the
+// file cannot be read, is empty or holds a control character. Also used by
+// SIGHUP to take a rotated key.
+bool ReadWriteKeyFile(const std::string& path, std::string* key, std::string* error);
+
 }  // namespace tailtrack

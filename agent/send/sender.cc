@@ -15,10 +15,15 @@ constexpr size_t kMaxAnswer = 4096;         // what is kept of an answer's body
 constexpr uint64_t kMaxRetryAfterMs = 3'600'000;
 }  // namespace
 
+struct Sender::Split {
+  std::unique_ptr<Batch> batch;  // the batch the collector refused whole
+  size_t open_pieces = 0;        // pieces not yet delivered or refused
+};
+
 struct Sender::Request {
   Sender* owner = nullptr;
   CURL* easy = nullptr;
-  std::unique_ptr<Batch> batch;
+  Job job;
   std::string gzipped;
   std::string answer;
   char error[CURL_ERROR_SIZE] = {};
@@ -29,6 +34,17 @@ struct Sender::Socket {
   curl_socket_t fd;
   Sender* owner;
 };
+
+std::string_view CollectorStateName(CollectorState state) {
+  switch (state) {
+    case CollectorState::kHealthy: return "healthy";
+    case CollectorState::kBackingOff: return "backing off";
+    case CollectorState::kHeld: return "held";
+    case CollectorState::kUnauthorized: return "unauthorized";
+    case CollectorState::kMisconfigured: return "misconfigured";
+  }
+  return "unknown";
+}
 
 Sender::Sender(uv_loop_t* loop, const CollectorConfig& config, SenderListener& listener)
     : loop_(loop), config_(config), listener_(listener), rng_(std::random_device{}()) {
@@ -44,6 +60,7 @@ Sender::~Sender() {
   for (Request* r : idle_) delete r;
   curl_slist_free_all(headers_);
   curl_slist_free_all(gzip_headers_);
+  for (curl_slist* list : old_headers_) curl_slist_free_all(list);
   if (curl_global_) curl_global_cleanup();
 }
 
@@ -57,12 +74,7 @@ bool Sender::Init(std::string* error) {
   while (!base.empty() && base.back() == '/') base.pop_back();
   url_ = base + "/v1/capture";
   user_agent_ = std::string("tailtrack/") + TAILTRACK_VERSION;
-  for (curl_slist** list : {&headers_, &gzip_headers_}) {
-    *list = curl_slist_append(*list, "Content-Type: application/json");
-    *list = curl_slist_append(*list, ("X-Write-Key: " + config_.write_key).c_str());
-    *list = curl_slist_append(*list, "Expect:");  // no 100-continue round trip for large bodies
-  }
-  gzip_headers_ = curl_slist_append(gzip_headers_, "Content-Encoding: gzip");
+  BuildHeaders(config_.write_key);
   multi_ = curl_multi_init();
   if (!multi_ || !headers_ || !gzip_headers_) {
     *error = "cannot initialise libcurl";
@@ -76,41 +88,60 @@ bool Sender::Init(std::string* error) {
   return true;
 }
 
-void Sender::Submit(std::unique_ptr<Batch> batch) {
-  if (closing_) {
-    unsent_.push_back(std::move(batch));
-    return;
+void Sender::BuildHeaders(const std::string& key) {
+  if (headers_) old_headers_.push_back(headers_);
+  if (gzip_headers_) old_headers_.push_back(gzip_headers_);
+  headers_ = gzip_headers_ = nullptr;
+  for (curl_slist** list : {&headers_, &gzip_headers_}) {
+    *list = curl_slist_append(*list, "Content-Type: application/json");
+    *list = curl_slist_append(*list, ("X-Write-Key: " + key).c_str());
+    *list = curl_slist_append(*list, "Expect:");  // no 100-continue round trip for large bodies
   }
-  queue_.push_back(std::move(batch));
-  Pump();
+  gzip_headers_ = curl_slist_append(gzip_headers_, "Content-Encoding: gzip");
 }
+
+void Sender::SetWriteKey(const std::string& key) {
+  BuildHeaders(key);
+  if (state_ == CollectorState::kUnauthorized) {
+    log_throttle_.Forget("http 401");
+    WakeAt(uv_now(loop_));
+  }
+}
+
+bool Sender::Open() const {
+  if (closing_) return false;
+  if (state_ == CollectorState::kHealthy) return active_.size() < static_cast<size_t>(std::max(1, config_.max_in_flight));
+  // Failing: one request probes, once its time has come.
+  return active_.empty() && uv_now(loop_) >= next_try_;
+}
+
+bool Sender::Ready() const { return pieces_.empty() && Open(); }
+
+void Sender::Send(std::unique_ptr<Batch> batch) { Start(Job{std::move(batch)}); }
 
 void Sender::Pump() {
-  if (closing_) return;
-  const uint64_t now = uv_now(loop_);
-  const size_t limit = static_cast<size_t>(std::max(1, config_.max_in_flight));
-  while (active_.size() < limit && !queue_.empty() && now >= hold_until_) {
-    auto ready = std::find_if(queue_.begin(), queue_.end(),
-                              [now](const auto& b) { return static_cast<uint64_t>(b->not_before_ms) <= now; });
-    if (ready == queue_.end()) break;
-    std::unique_ptr<Batch> batch = std::move(*ready);
-    queue_.erase(ready);
-    Start(std::move(batch));
+  while (!pieces_.empty() && Open()) {
+    Job job = std::move(pieces_.front());
+    pieces_.pop_front();
+    Start(std::move(job));
   }
-  // Wake up for the first batch that may go out, if there is room for it.
-  if (queue_.empty() || active_.size() >= limit) {
-    uv_timer_stop(&wake_);
-    return;
-  }
-  uint64_t next = UINT64_MAX;
-  for (const auto& b : queue_) next = std::min(next, static_cast<uint64_t>(b->not_before_ms));
-  next = std::max(next, hold_until_);
-  uv_timer_start(&wake_, OnWake, next > now ? next - now : 0, 0);
+  if (Ready()) listener_.OnReady();
 }
 
-void Sender::OnWake(uv_timer_t* t) { static_cast<Sender*>(t->data)->Pump(); }
+void Sender::WakeAt(uint64_t when) {
+  const uint64_t now = uv_now(loop_);
+  next_try_ = when;
+  uv_timer_start(&wake_, OnWake, when > now ? when - now : 0, 0);
+}
 
-void Sender::Start(std::unique_ptr<Batch> batch) {
+void Sender::OnWake(uv_timer_t* t) {
+  auto* self = static_cast<Sender*>(t->data);
+  // A 429's hold is over: everything may go, not only a probe.
+  if (self->state_ == CollectorState::kHeld) self->state_ = CollectorState::kHealthy;
+  self->Pump();
+}
+
+void Sender::Start(Job job) {
   Request* r;
   if (!idle_.empty()) {
     r = idle_.back();
@@ -136,12 +167,13 @@ void Sender::Start(std::unique_ptr<Batch> batch) {
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
   }
-  r->batch = std::move(batch);
+  r->job = std::move(job);
   r->answer.clear();
   r->error[0] = '\0';
-  ++r->batch->attempts;
-  r->batch->StampSentAt(WallClockMillis());
-  std::string_view payload = r->batch->body();
+  Batch& batch = *r->job.batch;
+  ++batch.attempts;
+  batch.StampSentAt(WallClockMillis());
+  std::string_view payload = batch.body();
   const bool gzip = config_.compression == Compression::kGzip && Gzip(payload, &r->gzipped);
   if (gzip) payload = r->gzipped;
   curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, gzip ? gzip_headers_ : headers_);
@@ -149,12 +181,12 @@ void Sender::Start(std::unique_ptr<Batch> batch) {
   curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, payload.data());
   const CURLMcode added = curl_multi_add_handle(multi_, r->easy);
   if (added != CURLM_OK) {
-    // Out of memory or a curl bug: the batch must not hold an in-flight slot
-    // forever; it waits and is tried again like any failed attempt.
-    std::unique_ptr<Batch> again = std::move(r->batch);
+    // Out of memory or a curl bug: the batch must not hold a slot forever;
+    // it is handed back like any failed attempt.
+    Job again = std::move(r->job);
     idle_.push_back(r);
-    const uint64_t delay = Backoff(again->attempts);
-    Retry(std::move(again), delay, "curl multi", fmt::format("cannot start a request: {}", curl_multi_strerror(added)));
+    Failed(std::move(again), CollectorState::kBackingOff, Backoff(), "curl multi",
+           fmt::format("cannot start a request: {}", curl_multi_strerror(added)));
     return;
   }
   active_.push_back(r);
@@ -257,7 +289,7 @@ void Sender::CheckDone() {
 }
 
 void Sender::Finish(Request* r, CURLcode result) {
-  std::unique_ptr<Batch> batch = std::move(r->batch);
+  Job job = std::move(r->job);
   long status = 0;
   if (result == CURLE_OK) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   uint64_t retry_after = 0;
@@ -269,61 +301,131 @@ void Sender::Finish(Request* r, CURLcode result) {
   idle_.push_back(r);
 
   if (status >= 200 && status < 300) {
+    if (state_ != CollectorState::kHealthy) {
+      Log(LogLevel::kInfo, "collector {} accepts again ({})", url_, status);
+      for (const char* cause : {"http 401", "http 429", "misconfigured", "failing"}) log_throttle_.Forget(cause);
+    }
+    state_ = CollectorState::kHealthy;
+    failures_ = 0;
+    uv_timer_stop(&wake_);
     ++stats_.delivered_batches;
-    stats_.delivered_events += batch->event_count();
-    listener_.OnDelivered(std::move(batch));
+    stats_.delivered_events += job.batch->event_count();
+    if (job.split) {
+      PieceDone(job.split);
+    } else {
+      listener_.OnDelivered(std::move(job.batch));
+    }
     return;
   }
+  ++stats_.failed_attempts;
   const uint64_t now = uv_now(loop_);
+  const uint64_t floor = static_cast<uint64_t>(std::max<int64_t>(1, config_.retry.initial_backoff.count()));
   if (result != CURLE_OK) {
-    const uint64_t delay = Backoff(batch->attempts);
-    Retry(std::move(batch), delay, fmt::format("curl {}", static_cast<int>(result)),
-          fmt::format("cannot deliver to {}: {}", url_, error));
+    Failed(std::move(job), CollectorState::kBackingOff, Backoff(), "failing",
+           fmt::format("cannot deliver to {}: {}", url_, error));
   } else if (status == 429) {
-    // A Retry-After of 0 or a date in the past is no licence to spin: at
-    // least initial_backoff, so the retry rate stays bounded.
-    const uint64_t floor = static_cast<uint64_t>(std::max<int64_t>(1, config_.retry.initial_backoff.count()));
-    const uint64_t delay = has_retry_after ? std::max(retry_after, floor) : Backoff(batch->attempts);
-    hold_until_ = std::max(hold_until_, now + delay);
-    Retry(std::move(batch), delay, "http 429",
-          fmt::format("collector {} asks to slow down (429){}; sending nothing for {} ms", url_,
-                      has_retry_after ? " with Retry-After" : "", delay));
+    // A Retry-After of 0 or a date in the past is no licence to spin.
+    const uint64_t delay = has_retry_after ? std::max(retry_after, floor) : Backoff();
+    Failed(std::move(job), has_retry_after ? CollectorState::kHeld : CollectorState::kBackingOff,
+           std::max(delay, next_try_ > now ? next_try_ - now : 0), "http 429",
+           fmt::format("collector {} asks to slow down (429{}); sending nothing for {} ms", url_,
+                       has_retry_after ? " with Retry-After" : "", delay));
   } else if (status == 401) {
-    const uint64_t delay = static_cast<uint64_t>(config_.retry.max_backoff.count());
-    hold_until_ = std::max(hold_until_, now + delay);
-    Retry(std::move(batch), delay, "http 401",
-          fmt::format("collector {} refuses the write key (401); holding every batch, trying again in {} ms", url_,
-                      delay));
+    Failed(std::move(job), CollectorState::kUnauthorized, kUnauthorizedRetryMs, "http 401",
+           fmt::format("collector {} refuses the write key (401): nothing is dropped, batches wait; fix the key "
+                       "(write_key_file, then SIGHUP)",
+                       url_));
+  } else if ((status >= 300 && status < 400) || status == 404 || status == 405) {
+    Failed(std::move(job), CollectorState::kMisconfigured, kMisconfiguredRetryMs, "misconfigured",
+           fmt::format("collector answered {} for {}: collector.url is probably wrong (redirects are not "
+                       "followed); batches are kept and tried again every {} s",
+                       status, url_, kMisconfiguredRetryMs / 1000));
   } else if (status == 408 || status >= 500 || status < 400) {
-    const uint64_t delay = Backoff(batch->attempts);
-    Retry(std::move(batch), delay, fmt::format("http {}", status),
-          fmt::format("collector {} answered {}: {}", url_, status, answer.substr(0, 200)));
+    Failed(std::move(job), CollectorState::kBackingOff, Backoff(), "failing",
+           fmt::format("collector {} answered {}: {}", url_, status, answer.substr(0, 200)));
   } else {
-    ++stats_.refused_batches;
-    if (log_throttle_.Due(fmt::format("http {}", status))) {
-      Log(LogLevel::kWarn, "collector {} refused a batch of {} events ({}): {}; they go to the dead-letter file", url_,
-          batch->event_count(), status, answer.substr(0, 200));
-    }
-    listener_.OnRefused(std::move(batch), status, answer);
+    Refused(std::move(job), status, answer);
   }
 }
 
-void Sender::Retry(std::unique_ptr<Batch> batch, uint64_t delay_ms, std::string_view cause, std::string_view what) {
-  ++stats_.retries;
+// The collector, not the batch, is failing: the batch goes back to the
+// owner, and the whole sender waits.
+void Sender::Failed(Job job, CollectorState next, uint64_t delay_ms, std::string_view cause, std::string_view what) {
+  if (next == CollectorState::kBackingOff && state_ != CollectorState::kHealthy && state_ != CollectorState::kBackingOff) {
+    next = state_;  // a transport error during a hold keeps the hold's pace
+  }
+  if (next == CollectorState::kBackingOff) ++failures_;
+  state_ = next;
+  const uint64_t now = uv_now(loop_);
+  // A later answer never brings the next try forward.
+  WakeAt(std::max(next_try_, now + delay_ms));
   if (log_throttle_.Due(cause)) {
-    Log(LogLevel::kWarn, "{} (batch {} attempt {}; retrying in {} ms; {} batches waiting)", what, batch->id,
-        batch->attempts, delay_ms, pending() + 1);
+    Log(next == CollectorState::kUnauthorized || next == CollectorState::kMisconfigured ? LogLevel::kError
+                                                                                        : LogLevel::kWarn,
+        "{} (next try in {} ms)", what, next_try_ - now);
   }
-  batch->not_before_ms = static_cast<int64_t>(uv_now(loop_) + delay_ms);
-  queue_.push_front(std::move(batch));  // retries go first: order is kept as far as it can be
+  if (job.split) {
+    pieces_.push_front(std::move(job));
+  } else {
+    listener_.OnReturned(std::move(job.batch));
+  }
 }
 
-uint64_t Sender::Backoff(int attempts) {
+// 400 and the other 4xx: some events are refused. Halves are sent again until
+// each refused event is alone; only those are dead-lettered.
+void Sender::Refused(Job job, long status, const std::string& answer) {
+  const size_t n = job.batch->event_count();
+  if (n > 1) {
+    ++stats_.splits;
+    if (!job.split) {
+      auto split = std::make_unique<Split>();
+      split->batch = std::move(job.batch);
+      job.split = split.get();
+      job.batch = nullptr;
+      splits_.push_back(std::move(split));
+      ++job.split->open_pieces;  // this job stands for the whole batch until it is cut
+    }
+    const Batch& whole = job.batch ? *job.batch : *job.split->batch;
+    const size_t half = n / 2;
+    // Pieces index into the split batch: base is where this job's events start.
+    Job left{whole.Slice(0, half), job.split, job.base};
+    Job right{whole.Slice(half, n), job.split, job.base + half};
+    ++job.split->open_pieces;  // two pieces replace this job
+    pieces_.push_front(std::move(right));
+    pieces_.push_front(std::move(left));
+    return;
+  }
+  const Batch& whole = job.split ? *job.split->batch : *job.batch;
+  ++stats_.refused_events;
+  if (log_throttle_.Due(fmt::format("http {}", status))) {
+    Log(LogLevel::kWarn, "collector {} refused an event ({}): {}; it goes to the dead-letter file", url_, status,
+        answer.substr(0, 200));
+  }
+  listener_.OnEventRefused(whole, job.base, status, answer.substr(0, 500));
+  if (job.split) {
+    PieceDone(job.split);
+  } else {
+    listener_.OnDelivered(std::move(job.batch));
+  }
+}
+
+void Sender::PieceDone(Split* split) {
+  if (--split->open_pieces > 0) return;
+  auto it = std::find_if(splits_.begin(), splits_.end(), [&](const auto& s) { return s.get() == split; });
+  std::unique_ptr<Batch> batch = std::move(split->batch);
+  splits_.erase(it);
+  listener_.OnDelivered(std::move(batch));
+}
+
+// Full jitter (uniform in [0, cap]), the cap doubling from initial_backoff
+// with each consecutive failure up to max_backoff; never below 10 ms, so that
+// a run of small draws cannot make a burst.
+uint64_t Sender::Backoff() {
   const uint64_t initial = static_cast<uint64_t>(std::max<int64_t>(1, config_.retry.initial_backoff.count()));
   const uint64_t max = std::max(initial, static_cast<uint64_t>(config_.retry.max_backoff.count()));
-  const int shift = std::clamp(attempts, 0, 30);
+  const int shift = std::clamp(failures_, 0, 30);
   const uint64_t cap = std::min(max, initial << shift);
-  return std::uniform_int_distribution<uint64_t>(initial, cap)(rng_);
+  return std::max<uint64_t>(std::min<uint64_t>(10, cap), std::uniform_int_distribution<uint64_t>(0, cap)(rng_));
 }
 
 bool Sender::RetryAfter(CURL* easy, uint64_t* delay_ms) {
@@ -347,14 +449,18 @@ bool Sender::RetryAfter(CURL* easy, uint64_t* delay_ms) {
 void Sender::Close() {
   if (closing_) return;
   closing_ = true;
+  uv_timer_stop(&wake_);
   for (Request* r : active_) {
     curl_multi_remove_handle(multi_, r->easy);
-    unsent_.push_back(std::move(r->batch));
+    if (!r->job.split) unsent_.push_back(std::move(r->job.batch));
     idle_.push_back(r);
   }
   active_.clear();
-  for (auto& b : queue_) unsent_.push_back(std::move(b));
-  queue_.clear();
+  // A split batch goes back whole: its delivered pieces are sent again
+  // later with the same messageIds, which the collector drops.
+  pieces_.clear();
+  for (auto& split : splits_) unsent_.push_back(std::move(split->batch));
+  splits_.clear();
   for (Request* r : idle_) curl_easy_cleanup(r->easy);
   for (Request* r : idle_) delete r;
   idle_.clear();

@@ -3,22 +3,30 @@
 // curl's socket callback starts and stops a uv_poll per socket, its timer
 // callback a uv_timer; both call curl_multi_socket_action).
 //
-// Answers (spec section 5):
-//   2xx                   delivered: OnDelivered (the batch's origins may be committed)
-//   5xx, 408, 3xx, 1xx,
-//   timeout, connection   retried, per batch, after an exponential backoff with
-//                         jitter: uniform in [initial, min(max, initial * 2^attempt)]
-//   429                   nothing is sent before Retry-After (seconds or an HTTP
-//                         date, at most 1 h, at least initial_backoff) or, without
-//                         one, the backoff
-//   401                   nothing is dropped; nothing is sent for retry.max_backoff
-//   400, other 4xx        refused: OnRefused with the answer (the split that
-//                         isolates the bad events comes with the spool)
-// At most `max_in_flight` requests run at once; connections are kept alive
-// and reused. Errors are logged once per cause per minute, never with the key.
+// The collector has one state for the whole agent (spec section 5), not one
+// timer per batch, so that the request rate against a failing collector stays
+// bounded whatever the number of waiting batches:
 //
-// Batches wait in memory (the disk spool comes later); the owner bounds them
-// with pending() and pauses its sources.
+//   healthy        up to max_in_flight requests at once
+//   backing off    5xx, 408, timeouts, refused or broken connections: after a
+//                  capped exponential backoff with full jitter, one request
+//                  probes; its success makes the collector healthy at once
+//   held (429)     nothing is sent until Retry-After (seconds or an HTTP date;
+//                  at least initial_backoff, at most 1 h) or, without one, the
+//                  backoff; then full sending resumes
+//   unauthorized   401: one probe every kUnauthorizedRetry, or at once after
+//                  SetWriteKey
+//   misconfigured  3xx (redirects are not followed), 404, 405: the url is
+//                  wrong; one probe every kMisconfiguredRetry
+//
+// A failed attempt hands its batch back (OnReturned): the owner decides where
+// it waits (the spool). 400 and the other 4xx refuse events, not the
+// collector: a batch of several events is split in halves, recursively, until
+// the refused events are alone; those are reported one by one
+// (OnEventRefused) and the batch counts as delivered when every piece is
+// (OnDelivered). Pieces stay here until then.
+//
+// Errors are logged once per cause per minute, never with the key.
 #pragma once
 
 #include <curl/curl.h>
@@ -40,24 +48,36 @@
 
 namespace tailtrack {
 
+enum class CollectorState { kHealthy, kBackingOff, kHeld, kUnauthorized, kMisconfigured };
+std::string_view CollectorStateName(CollectorState state);
+
 class SenderListener {
  public:
   virtual ~SenderListener() = default;
+  // Every event of the batch was accepted, or refused for good and reported.
   virtual void OnDelivered(std::unique_ptr<Batch> batch) = 0;
-  // The collector refused the batch for good; `status` and `answer` say why.
-  virtual void OnRefused(std::unique_ptr<Batch> batch, long status, std::string_view answer) = 0;
+  // Event `index` of `batch` is refused for good; `status` and `answer` say why.
+  virtual void OnEventRefused(const Batch& batch, size_t index, long status, std::string_view answer) = 0;
+  // The attempt failed; the batch is the listener's again.
+  virtual void OnReturned(std::unique_ptr<Batch> batch) = 0;
+  // Ready() may have become true.
+  virtual void OnReady() = 0;
 };
 
 struct SenderStats {
   uint64_t requests = 0;
   uint64_t delivered_batches = 0;
   uint64_t delivered_events = 0;
-  uint64_t retries = 0;  // failed attempts that will be tried again
-  uint64_t refused_batches = 0;
+  uint64_t failed_attempts = 0;  // answered other than 2xx, or no answer
+  uint64_t refused_events = 0;   // refused for good (400 and other 4xx, alone in their piece)
+  uint64_t splits = 0;           // batches or pieces split in two after a 4xx
 };
 
 class Sender {
  public:
+  static constexpr uint64_t kUnauthorizedRetryMs = 15'000;
+  static constexpr uint64_t kMisconfiguredRetryMs = 30'000;
+
   // `config` and `listener` must outlive this object.
   Sender(uv_loop_t* loop, const CollectorConfig& config, SenderListener& listener);
   ~Sender();
@@ -67,15 +87,24 @@ class Sender {
   // Sets curl up. False (with *error) if it cannot.
   bool Init(std::string* error);
 
-  // Queues a sealed batch; it goes out as soon as the limits allow.
-  void Submit(std::unique_ptr<Batch> batch);
+  // Whether Send() would start a request now: the collector's state allows
+  // it and there is a free slot.
+  bool Ready() const;
+  // Starts a request for a sealed batch. Only when Ready().
+  void Send(std::unique_ptr<Batch> batch);
 
-  // Batches queued or in flight.
-  size_t pending() const { return queue_.size() + active_.size(); }
+  // The key for the next requests (a reload of write_key_file). Ends a 401's wait.
+  void SetWriteKey(const std::string& key);
 
-  // Aborts what is in flight, stops, and closes every handle. What was not
-  // delivered can be taken with TakeUnsent(). The object may be destroyed
-  // once the loop has run the close callbacks (closed() is true).
+  CollectorState state() const { return state_; }
+  bool healthy() const { return state_ == CollectorState::kHealthy; }
+  // Requests running, and split pieces waiting.
+  size_t busy() const { return active_.size() + pieces_.size(); }
+
+  // Aborts what is in flight, stops, and closes every handle. The batches of
+  // requests in flight and of unfinished splits (whole) can be taken with
+  // TakeUnsent(). The object may be destroyed once the loop has run the close
+  // callbacks (closed() is true).
   void Close();
   bool closed() const { return open_handles_ == 0; }
   std::vector<std::unique_ptr<Batch>> TakeUnsent() { return std::move(unsent_); }
@@ -85,13 +114,25 @@ class Sender {
  private:
   struct Request;
   struct Socket;
+  struct Split;
+  // A batch on its way: a whole one, or a piece of a split one.
+  struct Job {
+    std::unique_ptr<Batch> batch;
+    Split* split = nullptr;  // when a piece
+    size_t base = 0;         // a piece's first event in the split batch
+  };
 
+  bool Open() const;  // the state and the clock allow a request now
+  void Start(Job job);
   void Pump();
-  void Start(std::unique_ptr<Batch> batch);
   void CheckDone();
   void Finish(Request* r, CURLcode result);
-  void Retry(std::unique_ptr<Batch> batch, uint64_t delay_ms, std::string_view cause, std::string_view what);
-  uint64_t Backoff(int attempts);
+  void Failed(Job job, CollectorState next, uint64_t delay_ms, std::string_view cause, std::string_view what);
+  void Refused(Job job, long status, const std::string& answer);
+  void PieceDone(Split* split);
+  void WakeAt(uint64_t when);
+  void BuildHeaders(const std::string& key);
+  uint64_t Backoff();
   // The delay a 429 asks for, if it says.
   bool RetryAfter(CURL* easy, uint64_t* delay_ms);
 
@@ -111,20 +152,25 @@ class Sender {
   std::string user_agent_;
   curl_slist* headers_ = nullptr;
   curl_slist* gzip_headers_ = nullptr;
+  std::vector<curl_slist*> old_headers_;  // replaced by SetWriteKey; requests in flight may use them
   CURLM* multi_ = nullptr;
   bool curl_global_ = false;
 
   uv_timer_t curl_timer_;  // curl's own timeouts
-  uv_timer_t wake_;        // the next retry or the end of a hold
+  uv_timer_t wake_;        // the end of a backoff or a hold
   int open_handles_ = 0;
   bool closing_ = false;
 
-  std::deque<std::unique_ptr<Batch>> queue_;
+  CollectorState state_ = CollectorState::kHealthy;
+  uint64_t next_try_ = 0;  // uv_now() from which a request may go out (when not healthy)
+  int failures_ = 0;       // consecutive failed attempts: the backoff's exponent
+
   std::vector<Request*> active_;
   std::vector<Request*> idle_;  // requests (and their easy handles) to reuse
+  std::deque<Job> pieces_;      // split pieces waiting to be sent
+  std::vector<std::unique_ptr<Split>> splits_;
   std::unordered_set<Socket*> sockets_;
   std::vector<std::unique_ptr<Batch>> unsent_;
-  uint64_t hold_until_ = 0;  // uv_now() before which nothing is sent (429, 401)
 
   std::mt19937_64 rng_;
   LogThrottle log_throttle_;  // errors: once per cause a minute

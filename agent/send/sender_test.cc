@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -15,16 +16,40 @@ using testing::FakeCollector;
 using testing::RunLoopUntil;
 using testing::ScriptedAnswer;
 
-class Outcomes : public SenderListener {
+// The sender's owner, reduced to a queue: failed batches go back to its
+// front and wait until the sender is ready again.
+class Owner : public SenderListener {
  public:
   void OnDelivered(std::unique_ptr<Batch> batch) override { delivered.push_back(std::move(batch)); }
-  void OnRefused(std::unique_ptr<Batch> batch, long status, std::string_view) override {
-    refused.push_back(std::move(batch));
+  void OnEventRefused(const Batch& batch, size_t index, long status, std::string_view answer) override {
+    refused.push_back(std::string(batch.event(index)));
     statuses.push_back(status);
+    answers.push_back(std::string(answer));
   }
+  void OnReturned(std::unique_ptr<Batch> batch) override {
+    ++returned;
+    queue.push_front(std::move(batch));
+  }
+  void OnReady() override { Pump(); }
+  void Pump() {
+    while (sender && sender->Ready() && !queue.empty()) {
+      auto b = std::move(queue.front());
+      queue.pop_front();
+      sender->Send(std::move(b));
+    }
+  }
+  void Submit(std::unique_ptr<Batch> batch) {
+    queue.push_back(std::move(batch));
+    Pump();
+  }
+
+  Sender* sender = nullptr;
+  std::deque<std::unique_ptr<Batch>> queue;
   std::vector<std::unique_ptr<Batch>> delivered;
-  std::vector<std::unique_ptr<Batch>> refused;
+  std::vector<std::string> refused;
   std::vector<long> statuses;
+  std::vector<std::string> answers;
+  int returned = 0;
 };
 
 std::unique_ptr<Batch> MakeBatch(int events, int first = 0) {
@@ -57,6 +82,7 @@ class SenderTest : public ::testing::Test {
   }
   Sender& Make() {
     sender_ = std::make_unique<Sender>(&loop_, config_, out_);
+    out_.sender = sender_.get();
     std::string error;
     EXPECT_TRUE(sender_->Init(&error)) << error;
     return *sender_;
@@ -68,13 +94,13 @@ class SenderTest : public ::testing::Test {
   FakeCollector collector_{"secret-key"};
   uv_loop_t loop_;
   CollectorConfig config_;
-  Outcomes out_;
+  Owner out_;
   std::unique_ptr<Sender> sender_;
 };
 
 TEST_F(SenderTest, PostsTheBatchWithItsHeadersToV1Capture) {
   Sender& s = Make();
-  s.Submit(MakeBatch(3));
+  out_.Submit(MakeBatch(3));
   ASSERT_TRUE(WaitDelivered(1));
   const auto reqs = collector_.requests();
   ASSERT_EQ(reqs.size(), 1u);
@@ -85,14 +111,14 @@ TEST_F(SenderTest, PostsTheBatchWithItsHeadersToV1Capture) {
   EXPECT_EQ(reqs[0].user_agent, std::string("tailtrack/") + TAILTRACK_VERSION);
   EXPECT_EQ(reqs[0].events.size(), 3u);
   EXPECT_EQ(reqs[0].sent_at.size(), 24u);
-  EXPECT_EQ(s.pending(), 0u);
+  EXPECT_EQ(s.busy(), 0u);
   EXPECT_EQ(s.stats().delivered_events, 3u);
 }
 
 TEST_F(SenderTest, GzipsTheBodyWhenConfigured) {
   config_.compression = Compression::kGzip;
-  Sender& s = Make();
-  s.Submit(MakeBatch(50));
+  Make();
+  out_.Submit(MakeBatch(50));
   ASSERT_TRUE(WaitDelivered(1));
   const auto reqs = collector_.requests();
   EXPECT_EQ(reqs[0].content_encoding, "gzip");
@@ -100,11 +126,13 @@ TEST_F(SenderTest, GzipsTheBodyWhenConfigured) {
   EXPECT_LT(reqs[0].wire_bytes, reqs[0].body.size());
 }
 
-TEST_F(SenderTest, RetriesA503AndABrokenConnectionWithANewSentAt) {
+TEST_F(SenderTest, AFailedAttemptHandsTheBatchBackAndTheSameEventsGoAgainWithANewSentAt) {
   collector_.Script(ScriptedAnswer::Status(503));
   collector_.Script(ScriptedAnswer::Drop());
   Sender& s = Make();
-  s.Submit(MakeBatch(2));
+  out_.Submit(MakeBatch(2));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.returned == 1; }));
+  EXPECT_EQ(s.state(), CollectorState::kBackingOff);
   ASSERT_TRUE(WaitDelivered(1));
   const auto reqs = collector_.requests();
   ASSERT_EQ(reqs.size(), 3u);
@@ -112,24 +140,54 @@ TEST_F(SenderTest, RetriesA503AndABrokenConnectionWithANewSentAt) {
   EXPECT_EQ(reqs[2].status, 201);
   EXPECT_EQ(reqs[2].events, reqs[0].events);
   EXPECT_EQ(out_.delivered[0]->attempts, 3);
-  EXPECT_EQ(s.stats().retries, 2u);
+  EXPECT_EQ(out_.returned, 2);
+  EXPECT_EQ(s.stats().failed_attempts, 2u);
+  EXPECT_EQ(s.state(), CollectorState::kHealthy);
 }
 
-TEST_F(SenderTest, ATimeoutIsRetried) {
+TEST_F(SenderTest, ATimeoutIsAFailedAttempt) {
   config_.timeout = std::chrono::milliseconds(200);
   collector_.Script(ScriptedAnswer::Slow(600));
   Sender& s = Make();
-  s.Submit(MakeBatch(1));
+  out_.Submit(MakeBatch(1));
   ASSERT_TRUE(WaitDelivered(1));
-  EXPECT_GE(s.stats().retries, 1u);
+  EXPECT_GE(s.stats().failed_attempts, 1u);
+}
+
+TEST_F(SenderTest, WhileTheCollectorFailsOneRequestAtATimeProbesItWhateverWaits) {
+  config_.max_in_flight = 4;
+  for (int i = 0; i < 1000; ++i) collector_.Script(ScriptedAnswer::Status(503));
+  Make();
+  for (int i = 0; i < 20; ++i) out_.Submit(MakeBatch(1, i));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(800);
+  RunLoopUntil(&loop_, [&] { return std::chrono::steady_clock::now() >= until; });
+  const size_t requests = collector_.requests().size();
+  // The first turn may start max_in_flight requests before any answer; after
+  // that, one probe at a time, at least 10 ms apart.
+  EXPECT_LE(requests, 4u + 800u / 10u);
+  EXPECT_LT(requests, 20u + 4u) << "every waiting batch retried on its own";
+  EXPECT_GE(requests, 2u);
+  EXPECT_EQ(out_.queue.size(), 20u);
+  EXPECT_TRUE(out_.delivered.empty());
+}
+
+TEST_F(SenderTest, TheFirstSuccessAfterAnOutageResumesFullSending) {
+  config_.max_in_flight = 3;
+  collector_.Script(ScriptedAnswer::Status(503));
+  Sender& s = Make();
+  for (int i = 0; i < 6; ++i) out_.Submit(MakeBatch(1, i));
+  ASSERT_TRUE(WaitDelivered(6));
+  EXPECT_EQ(s.state(), CollectorState::kHealthy);
+  EXPECT_EQ(collector_.accepted_events(), 6u);
 }
 
 TEST_F(SenderTest, A429HoldsEveryBatchForRetryAfter) {
   collector_.Script(ScriptedAnswer::Status(429, "1"));
   Sender& s = Make();
-  s.Submit(MakeBatch(1, 0));
-  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return s.stats().retries == 1; }));  // the 429 is in
-  s.Submit(MakeBatch(1, 1));  // arrives during the hold: waits too
+  out_.Submit(MakeBatch(1, 0));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.returned == 1; }));  // the 429 is in
+  EXPECT_EQ(s.state(), CollectorState::kHeld);
+  out_.Submit(MakeBatch(1, 1));  // arrives during the hold: waits too
   ASSERT_TRUE(WaitDelivered(2));
   const auto reqs = collector_.requests();
   ASSERT_EQ(reqs.size(), 3u);
@@ -144,31 +202,66 @@ TEST_F(SenderTest, A429WithRetryAfterZeroOrAPastDateDoesNotSpin) {
     collector_.Script(ScriptedAnswer::Status(429, "0"));
     collector_.Script(ScriptedAnswer::Status(429, "Thu, 01 Jan 1970 00:00:00 GMT"));
   }
-  Sender& s = Make();
-  s.Submit(MakeBatch(1));
+  Make();
+  out_.Submit(MakeBatch(1));
   RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(500));
   // At most one retry per initial_backoff, however fast the collector answers.
   EXPECT_LE(collector_.requests().size(), 3u);
 }
 
-TEST_F(SenderTest, A400RefusesTheBatchWithoutRetry) {
-  collector_.Script(ScriptedAnswer::Status(400));
+TEST_F(SenderTest, A400SplitsTheBatchUntilTheRefusedEventIsAloneAndDeliversTheRest) {
+  config_.max_in_flight = 1;  // one request at a time: the script's order is the pieces' order
+  collector_.Script(ScriptedAnswer::Status(400));  // [0 1 2 3]
+  collector_.Script(ScriptedAnswer::Status(400));  // [0 1]
+  collector_.Script(ScriptedAnswer::Status(201));  // [0]
+  collector_.Script(ScriptedAnswer::Status(400));  // [1]: refused alone
+  collector_.Script(ScriptedAnswer::Status(201));  // [2 3]
   Sender& s = Make();
-  s.Submit(MakeBatch(2));
-  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return !out_.refused.empty(); }));
+  out_.Submit(MakeBatch(4));
+  ASSERT_TRUE(WaitDelivered(1));
+  ASSERT_EQ(out_.refused.size(), 1u);
+  EXPECT_NE(out_.refused[0].find("\"userId\":\"u1\""), std::string::npos) << out_.refused[0];
   EXPECT_EQ(out_.statuses[0], 400);
-  EXPECT_EQ(collector_.requests().size(), 1u);
-  EXPECT_EQ(s.pending(), 0u);
+  EXPECT_EQ(out_.delivered[0]->event_count(), 4u);  // the whole batch counts as delivered
+  const auto reqs = collector_.requests();
+  ASSERT_EQ(reqs.size(), 5u);
+  EXPECT_EQ(reqs[2].events.size(), 1u);
+  EXPECT_EQ(reqs[4].events.size(), 2u);
+  EXPECT_EQ(s.state(), CollectorState::kHealthy);
+  EXPECT_EQ(out_.returned, 0);
 }
 
-TEST_F(SenderTest, AWrongKeyIsHeldNotDropped) {
+TEST_F(SenderTest, A400OnASingleEventRefusesItWithTheAnswer) {
+  collector_.Script(ScriptedAnswer::Status(400));
+  Make();
+  out_.Submit(MakeBatch(1));
+  ASSERT_TRUE(WaitDelivered(1));
+  ASSERT_EQ(out_.refused.size(), 1u);
+  EXPECT_NE(out_.answers[0].find("scripted"), std::string::npos);
+  EXPECT_EQ(collector_.requests().size(), 1u);
+}
+
+TEST_F(SenderTest, AWrongKeyWaitsAndANewKeyIsTriedAtOnce) {
   config_.write_key = "wrong";
   Sender& s = Make();
-  s.Submit(MakeBatch(1));
-  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return collector_.requests().size() == 1; }));
-  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return collector_.requests().size() > 1; }, std::chrono::milliseconds(50)));
+  out_.Submit(MakeBatch(1));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.returned == 1; }));
+  EXPECT_EQ(s.state(), CollectorState::kUnauthorized);
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return collector_.requests().size() > 1; }, std::chrono::milliseconds(200)));
   EXPECT_EQ(collector_.requests()[0].status, 401);
-  EXPECT_EQ(s.pending(), 1u);
+  EXPECT_TRUE(out_.refused.empty());
+  s.SetWriteKey("secret-key");
+  ASSERT_TRUE(WaitDelivered(1));
+  EXPECT_EQ(collector_.requests().back().write_key, "secret-key");
+}
+
+TEST_F(SenderTest, A404IsAWrongUrlNotARefusedEvent) {
+  collector_.Script(ScriptedAnswer::Status(404));
+  Sender& s = Make();
+  out_.Submit(MakeBatch(2));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.returned == 1; }));
+  EXPECT_EQ(s.state(), CollectorState::kMisconfigured);
+  EXPECT_FALSE(s.Ready());
   EXPECT_TRUE(out_.refused.empty());
 }
 
@@ -176,7 +269,8 @@ TEST_F(SenderTest, NeverRunsMoreThanMaxInFlightRequests) {
   config_.max_in_flight = 2;
   for (int i = 0; i < 6; ++i) collector_.Script(ScriptedAnswer::Slow(100));
   Sender& s = Make();
-  for (int i = 0; i < 6; ++i) s.Submit(MakeBatch(1, i));
+  for (int i = 0; i < 6; ++i) out_.Submit(MakeBatch(1, i));
+  EXPECT_EQ(s.busy(), 2u);
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.delivered.size() == 6; }));
   EXPECT_EQ(collector_.accepted_events(), 6u);
   EXPECT_GE(s.stats().requests, 6u);
@@ -185,11 +279,11 @@ TEST_F(SenderTest, NeverRunsMoreThanMaxInFlightRequests) {
   EXPECT_GE(reqs.back().received_ms - reqs.front().received_ms, 200);
 }
 
-TEST_F(SenderTest, CloseHandsBackWhatWasNotDelivered) {
-  config_.url = "http://127.0.0.1:1";  // nothing listens: refused, retried
+TEST_F(SenderTest, CloseHandsBackWhatWasInFlight) {
+  collector_.Script(ScriptedAnswer::Slow(1000));
   Sender& s = Make();
-  s.Submit(MakeBatch(4));
-  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return s.stats().retries >= 1; }));
+  out_.Submit(MakeBatch(4));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return !collector_.requests().empty() || s.busy() == 1; }));
   s.Close();
   const auto unsent = s.TakeUnsent();
   ASSERT_EQ(unsent.size(), 1u);

@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
+#include "checkpoint/fingerprint.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "source/line_framer.h"
@@ -27,6 +29,8 @@ struct FileSource::File {
   dev_t dev = 0;
   ino_t ino = 0;
   uint64_t id = 0;
+  uint64_t fingerprint = 0;      // of the first fingerprint_len bytes
+  uint32_t fingerprint_len = 0;  // less than fingerprint_bytes while the file is shorter
   uint64_t pos = 0;        // the next byte to read
   LineFramer framer;       // holds the incomplete line: the bytes just before pos
   int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush is an age
@@ -54,6 +58,11 @@ bool Excluded(const std::string& path, const std::vector<std::string>& exclude) 
 }
 
 }  // namespace
+
+uint64_t NextGeneration(uint64_t file_id) {
+  const uint64_t id = Mix(file_id ^ Mix(static_cast<uint64_t>(WallClockMillis())));
+  return id == 0 ? 1 : id;
+}
 
 uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth) {
   uint64_t id = Mix(Mix(dev) ^ ino);
@@ -97,6 +106,8 @@ void FileSource::EachFile(Fn&& fn) {
 void FileSource::Start() {
   started_ = true;
   StatPass(/*initial=*/true);
+  RecoverRotated();
+  known_.clear();  // files gone for good: their entries are dropped
   const uint64_t every = std::max<int64_t>(config_.poll_interval.count(), 10);
   uv_timer_start(&stat_timer_, OnTimer, every, every);
 }
@@ -262,8 +273,32 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   f->fd = fd;
   f->dev = st.st_dev;
   f->ino = st.st_ino;
-  f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
-  f->pos = at_end ? static_cast<uint64_t>(st.st_size) : 0;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  auto known = std::find_if(known_.begin(), known_.end(), [&](const CheckpointEntry& e) {
+    return e.dev == static_cast<uint64_t>(st.st_dev) && e.ino == static_cast<uint64_t>(st.st_ino);
+  });
+  if (known != known_.end()) {
+    uint64_t fingerprint = 0;
+    uint32_t got = 0;
+    const bool same = FingerprintFile(fd, known->fingerprint_len, &fingerprint, &got) &&
+                      got == known->fingerprint_len && fingerprint == known->fingerprint && size >= known->offset;
+    if (same) {
+      f->id = known->file_id;
+      f->pos = known->offset;
+      Log(LogLevel::kInfo, "source {}: {} resumes at offset {} (of {})", config_.name, path, f->pos, size);
+    } else {
+      // Truncated, rewritten, or a recycled inode: new content, new messageIds.
+      f->id = NextGeneration(known->file_id);
+      f->pos = 0;
+      Log(LogLevel::kInfo, "source {}: {} changed while tailtrack was stopped; reading it from the start",
+          config_.name, path);
+    }
+    known_.erase(known);
+  } else {
+    f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
+    f->pos = at_end ? size : 0;
+  }
+  FingerprintFile(fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
   f->last_growth_ms = MonotonicMillis();
   uv_fs_event_init(loop_, &f->watch);
   f->watch.data = f;
@@ -388,6 +423,8 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
       f->path, size, f->pos);
   ++stats_.truncations;
   f->pos = 0;
+  f->id = NextGeneration(f->id);
+  f->fingerprint_len = 0;
   f->framer.Reset();
   MarkDirty(f);
 }
@@ -399,6 +436,56 @@ void FileSource::FlushIdle(File* f, int64_t now_ms) {
   }
   LineContext ctx = Context(f);
   f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
+}
+
+void FileSource::RecoverRotated() {
+  for (size_t i = 0; i < known_.size();) {
+    const CheckpointEntry entry = known_[i];
+    const std::string dir = std::filesystem::path(entry.path).parent_path().string();
+    std::string found;
+    std::error_code ec;
+    for (const auto& item : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
+      struct stat st;
+      if (::stat(item.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          static_cast<uint64_t>(st.st_dev) == entry.dev && static_cast<uint64_t>(st.st_ino) == entry.ino) {
+        found = item.path().string();
+        break;
+      }
+    }
+    if (found.empty() || files_.count(found)) {
+      ++i;
+      continue;
+    }
+    Log(LogLevel::kInfo, "source {}: {} was renamed to {} while tailtrack was stopped; reading it to its end",
+        config_.name, entry.path, found);
+    File* f = Open(found, /*at_end=*/false);  // takes its entry from known_
+    if (f != nullptr) {
+      Retire(f);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void FileSource::Positions(std::vector<CheckpointEntry>* out) {
+  EachFile([&](File* f) {
+    // A file shorter than fingerprint_bytes when opened: its fingerprint
+    // grows with it, so that a restart can tell it from a rewritten file.
+    if (f->fingerprint_len < config_.fingerprint_bytes && f->pos > f->fingerprint_len) {
+      FingerprintFile(f->fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
+    }
+    CheckpointEntry e;
+    e.source = config_.name;
+    e.path = f->path;
+    e.dev = static_cast<uint64_t>(f->dev);
+    e.ino = static_cast<uint64_t>(f->ino);
+    e.file_id = f->id;
+    e.fingerprint = f->fingerprint;
+    e.fingerprint_len = f->fingerprint_len;
+    e.offset = f->pos - f->framer.held_bytes();
+    e.updated_ms = WallClockMillis();
+    out->push_back(std::move(e));
+  });
 }
 
 LineContext FileSource::Context(const File* f) const {

@@ -14,8 +14,18 @@
 // truncation (size below the read offset: read again from 0), a path whose
 // inode changed (the old file is read to its end, then closed; the new one is
 // read from 0), a deleted file (read to its end, then closed).
-// What it does not do yet: checkpoints (every start honours start_at),
-// fingerprints, rotate_wait, close_idle_after, a descriptor budget.
+// Checkpoints: the positions of the last run (SetCheckpoints) are taken up
+// by device and inode, checked against the fingerprint of the file's first
+// bytes: a known file resumes at its position with its old identity (so its
+// lines keep their messageIds); a file truncated or rewritten while the agent
+// was stopped is a new generation, read from 0 under a new identity; start_at
+// applies only to files never seen. A known file renamed out of the glob
+// while the agent was stopped (logrotate's app.log -> app.log.1) is looked
+// for in its directory and read to its end.
+// A truncation seen while running also starts a new generation (new
+// messageIds), so that new lines never reuse the ids of the old ones.
+// What it does not do yet: copies recognised by fingerprint, rotate_wait,
+// close_idle_after, a descriptor budget.
 #pragma once
 
 #include <uv.h>
@@ -26,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_file.h"
 #include "config/config.h"
 #include "source/line_sink.h"
 
@@ -45,6 +56,10 @@ struct FileBirth {
 uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth);
 // The same for the open file `fd` (whose fstat gave `dev` and `ino`).
 uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino);
+
+// A new identity for new content at the same place (a truncated or
+// rewritten file): its lines get messageIds never used before.
+uint64_t NextGeneration(uint64_t file_id);
 
 struct FileSourceStats {
   uint64_t lines = 0;
@@ -67,8 +82,16 @@ class FileSource {
   FileSource(const FileSource&) = delete;
   FileSource& operator=(const FileSource&) = delete;
 
-  // Globs, opens what it finds (at `start_at`) and starts watching.
+  // The positions the last run left for this source. Before Start().
+  void SetCheckpoints(std::vector<CheckpointEntry> known) { known_ = std::move(known); }
+
+  // Globs, opens what it finds (at its checkpoint, or `start_at`) and starts watching.
   void Start();
+
+  // Appends the position of every file being read: `offset` is the end of
+  // the last complete line handed to the sink (the owner moves it back to
+  // the first line not yet settled).
+  void Positions(std::vector<CheckpointEntry>* out);
 
   // Backpressure: stop and resume reading. Files keep growing meanwhile;
   // they are the buffer.
@@ -92,6 +115,8 @@ class FileSource {
   void StatPass(bool initial);
   void Discover(bool initial);
   File* Open(const std::string& path, bool at_end);
+  // Known files renamed out of the glob while the agent was stopped.
+  void RecoverRotated();
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
   void Retire(File* f);  // read to the end, then close
   void MoveTo(File* f, const std::string& path);  // an open file renamed to `path`: read on from its offset
@@ -131,6 +156,7 @@ class FileSource {
   std::vector<File*> retired_;          // replaced or deleted, being read to their end
   std::vector<File*> dirty_;            // files that may have unread bytes (File::dirty), in marking order
   std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
+  std::vector<CheckpointEntry> known_;  // the last run's positions not yet taken up
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   FileSourceStats stats_;

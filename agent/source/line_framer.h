@@ -65,6 +65,7 @@ class LineFramer {
     held_.clear();
   }
   bool holds_partial() const { return !held_.empty(); }
+  size_t held_bytes() const { return held_.size(); }
   void DropHeld() { held_.clear(); }
 
   // Forgets any state (the file was truncated and is read again from 0).

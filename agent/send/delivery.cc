@@ -1,0 +1,170 @@
+#include "send/delivery.h"
+
+#include "spool/spool.h"
+
+namespace tailtrack {
+
+Delivery::Delivery(uv_loop_t* loop, size_t max_memory_batches, Spool* spool, DeliveryListener& listener)
+    : loop_(loop), max_memory_(max_memory_batches), spool_(spool), listener_(listener) {
+  uv_timer_init(loop_, &sync_timer_);
+  sync_timer_.data = this;
+}
+
+Delivery::~Delivery() = default;
+
+bool Delivery::ShouldSpool() const {
+  return spool_ != nullptr && (!sender_->healthy() || spool_->has_unread() || memory_.size() >= max_memory_);
+}
+
+void Delivery::Submit(std::unique_ptr<Batch> batch) {
+  if (ShouldSpool()) {
+    if (!sender_->healthy()) SpoolMemory();  // older first
+    if (ToSpool(batch)) {
+      Pump();
+      return;
+    }
+  }
+  memory_.push_back(std::move(batch));
+  Pump();
+}
+
+bool Delivery::ToSpool(std::unique_ptr<Batch>& batch) {
+  if (spool_->Append(*batch) != Spool::AppendResult::kOk) {
+    if (log_throttle_.Due("spool full")) {
+      Log(LogLevel::kWarn, "the spool takes no more batches (full or failing); {} wait in memory and reading pauses "
+          "when memory is full", memory_.size() + 1);
+    }
+    return false;
+  }
+  ++stats_.spooled_batches;
+  unsynced_.insert(unsynced_.end(), batch->origins.begin(), batch->origins.end());
+  batch.reset();
+  ScheduleSync();
+  return true;
+}
+
+void Delivery::SpoolMemory() {
+  while (!memory_.empty()) {
+    if (!ToSpool(memory_.front())) return;
+    memory_.pop_front();
+  }
+  if (was_full_ && !full()) {
+    was_full_ = false;
+    listener_.OnProgress();
+  }
+}
+
+// Appends made in one loop turn share one sync: the fsync, not the write,
+// is what costs.
+void Delivery::ScheduleSync() {
+  if (sync_armed_) return;
+  sync_armed_ = true;
+  uv_timer_start(&sync_timer_, OnSyncTimer, 0, 0);
+}
+
+void Delivery::OnSyncTimer(uv_timer_t* t) { static_cast<Delivery*>(t->data)->SyncNow(); }
+
+void Delivery::SyncNow() {
+  sync_armed_ = false;
+  if (unsynced_.empty()) return;
+  if (!spool_->Sync()) {
+    // Not durable: the checkpoints stay behind these lines, which are read
+    // again after a restart (duplicates with the same messageIds, no loss).
+    if (log_throttle_.Due("spool sync")) {
+      Log(LogLevel::kError, "cannot sync the spool; file positions stay behind what it holds");
+    }
+    unsynced_.clear();
+    return;
+  }
+  std::vector<BatchOrigin> settled;
+  settled.swap(unsynced_);
+  listener_.OnSettled(settled);
+}
+
+void Delivery::Pump() {
+  if (pumping_ || sender_ == nullptr) return;
+  pumping_ = true;
+  while (sender_->Ready()) {
+    std::unique_ptr<Batch> next;
+    if (!replayed_.empty()) {
+      next = std::move(replayed_.front());
+      replayed_.pop_front();
+    } else if (!memory_.empty()) {
+      next = std::move(memory_.front());
+      memory_.pop_front();
+    } else if (spool_ != nullptr && !draining_ && spool_->has_unread()) {
+      SpoolRef ref;
+      next = spool_->Next(&ref);
+      if (!next) continue;  // damaged records were skipped; has_unread() says if more remain
+      next->from_spool = true;
+      next->spool_ref = ref;
+      ++stats_.replayed_batches;
+    } else {
+      break;
+    }
+    sender_->Send(std::move(next));
+  }
+  pumping_ = false;
+  if (was_full_ && !full()) {
+    was_full_ = false;
+    listener_.OnProgress();
+  }
+  if (full()) was_full_ = true;
+  if (draining_ && drained()) listener_.OnProgress();
+}
+
+void Delivery::OnDelivered(std::unique_ptr<Batch> batch) {
+  ++stats_.delivered_batches;
+  stats_.delivered_events += batch->event_count();
+  if (batch->from_spool) {
+    spool_->Ack(batch->spool_ref);
+  } else {
+    listener_.OnSettled(batch->origins);
+  }
+  Pump();
+}
+
+void Delivery::OnEventRefused(const Batch& batch, size_t index, long status, std::string_view answer) {
+  listener_.OnEventRefused(batch, index, status, answer);
+}
+
+void Delivery::OnReturned(std::unique_ptr<Batch> batch) {
+  if (batch->from_spool) {
+    replayed_.push_back(std::move(batch));  // already durable: it waits here, not again in the spool
+  } else if (spool_ == nullptr || !ToSpool(batch)) {
+    memory_.push_front(std::move(batch));
+  }
+  if (spool_ != nullptr && !sender_->healthy()) SpoolMemory();
+  Pump();
+}
+
+void Delivery::OnReady() { Pump(); }
+
+void Delivery::BeginDrain() {
+  draining_ = true;
+  if (spool_ != nullptr && !sender_->healthy()) SpoolMemory();
+  Pump();
+}
+
+bool Delivery::drained() const { return memory_.empty() && sender_->busy() == 0; }
+
+uint64_t Delivery::SpoolEverything(std::vector<std::unique_ptr<Batch>> unsent) {
+  uv_timer_stop(&sync_timer_);
+  sync_armed_ = false;
+  uint64_t lost = 0;
+  auto keep = [&](std::unique_ptr<Batch>& batch) {
+    if (batch->from_spool) return;  // still in the spool: read again at the next start
+    if (spool_ == nullptr || !ToSpool(batch)) lost += batch->event_count();
+  };
+  for (auto& batch : unsent) keep(batch);
+  for (auto& batch : memory_) keep(batch);
+  memory_.clear();
+  replayed_.clear();
+  uv_timer_stop(&sync_timer_);
+  sync_armed_ = false;
+  if (spool_ != nullptr) SyncNow();
+  stats_.lost_events += lost;
+  return lost;
+}
+
+}  // namespace tailtrack
