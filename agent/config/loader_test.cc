@@ -293,6 +293,13 @@ TEST(ConfigErrors, CollectorUrlMustBeHttp) {
             "c.yaml:2:8: collector.url must be an http:// or https:// URL with a host, got \"https://\"");
 }
 
+TEST(ConfigErrors, CollectorUrlEndingInTheEndpointPathIsRefusedWithTheBaseUrlToUse) {
+  // Else every POST would go to /v1/capture/v1/capture.
+  EXPECT_EQ(Check(Replace(kMinimal, "https://c.example", "https://c.example/v1/capture/")),
+            "c.yaml:2:8: collector.url is the collector's base URL; tailtrack adds /v1/capture itself: use "
+            "\"https://c.example\" instead of \"https://c.example/v1/capture\"");
+}
+
 TEST(ConfigErrors, BackoffCapMustNotBeBelowTheFirstBackoff) {
   EXPECT_EQ(Check(Replace(kMinimal, "  write_key: k\n",
                           "  write_key: k\n  retry:\n    initial_backoff: 5s\n    max_backoff: 1s\n")),

@@ -33,7 +33,8 @@ struct FileSource::File {
   uint32_t fingerprint_len = 0;  // less than fingerprint_bytes while the file is shorter
   uint64_t pos = 0;        // the next byte to read
   LineFramer framer;       // holds the incomplete line: the bytes just before pos
-  int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush is an age
+  int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush, rotate_wait and close_idle_after are ages
+  struct timespec mtime {};    // at the last stat pass: a change means the fingerprint is checked again
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
   uv_fs_event_t watch;
@@ -46,6 +47,17 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
+}
+
+// gzip, bzip2, xz and zstd, by their magic numbers.
+const char* CompressedKind(int fd) {
+  unsigned char m[6] = {};
+  const ssize_t n = pread(fd, m, sizeof m, 0);
+  if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) return "gzip";
+  if (n >= 3 && m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') return "bzip2";
+  if (n >= 6 && std::memcmp(m, "\xfd" "7zXZ\0", 6) == 0) return "xz";
+  if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return "zstd";
+  return nullptr;
 }
 
 bool Excluded(const std::string& path, const std::vector<std::string>& exclude) {
@@ -82,10 +94,12 @@ uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino) {
 FileSource::FileSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink)
     : loop_(loop), config_(config), index_(index), sink_(sink) {
   uv_timer_init(loop_, &stat_timer_);
+  uv_timer_init(loop_, &rescan_timer_);
   uv_idle_init(loop_, &idle_);
   stat_timer_.data = this;
+  rescan_timer_.data = this;
   idle_.data = this;
-  open_handles_ = 2;
+  open_handles_ = 3;
 }
 
 FileSource::~FileSource() {
@@ -125,6 +139,7 @@ void FileSource::Close() {
   closing_ = true;
   EachFile([this](File* f) { CloseFile(f); });
   uv_close(reinterpret_cast<uv_handle_t*>(&stat_timer_), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&rescan_timer_), OnHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), OnHandleClosed);
 }
 
@@ -176,15 +191,26 @@ void FileSource::StatPass(bool initial) {
       }
     }
     struct stat st;
-    if (fstat(f->fd, &st) == 0) {
-      const uint64_t size = static_cast<uint64_t>(st.st_size);
-      CheckTruncated(f, size);
-      if (size > f->pos) MarkDirty(f);
+    if (fstat(f->fd, &st) != 0) return;
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    CheckTruncated(f, size);
+    if (f->fd >= 0 && (st.st_mtim.tv_sec != f->mtime.tv_sec || st.st_mtim.tv_nsec != f->mtime.tv_nsec)) {
+      f->mtime = st.st_mtim;
+      CheckFingerprint(f);
     }
+    if (size > f->pos) MarkDirty(f);
     FlushIdle(f, now);
-    // A replaced or deleted file read to its end is closed once its
-    // incomplete last line, if any, has been sent (after idle_flush).
-    if (f->retired && !f->dirty && !f->framer.holds_partial()) CloseFile(f);
+    if (f->dirty || f->framer.holds_partial()) return;
+    const int64_t idle = now - f->last_growth_ms;
+    if (f->retired) {
+      // A rotated-away file is read until it is deleted or has been idle for
+      // rotate_wait: the app may write into it until it reopens its log.
+      if (st.st_nlink == 0 || idle >= config_.rotate_wait.count()) CloseFile(f);
+    } else if (idle >= config_.close_idle_after.count()) {
+      Log(LogLevel::kDebug, "source {}: {} idle for {} ms: closed until it grows", config_.name, f->path, idle);
+      dormant_.push_back(Remember(f));
+      CloseFile(f);
+    }
   });
 }
 
@@ -218,15 +244,24 @@ void FileSource::Discover(bool initial) {
     }
     MoveTo(same, path);
   }
+  std::vector<CheckpointEntry> still_dormant;
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || FindOpen(st.st_dev, st.st_ino)) continue;
+    // A file closed for idleness opens again when its size moves.
+    auto dormant = FindEntry(dormant_, st.st_dev, st.st_ino);
+    if (dormant != dormant_.end() && static_cast<uint64_t>(st.st_size) == dormant->offset) {
+      still_dormant.push_back(*dormant);
+      continue;
+    }
     // start_at applies to files present at start; files that appear later
     // are new, and all of them is news.
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
-    if (f) Log(LogLevel::kInfo, "source {}: reading {} from offset {}", config_.name, path, f->pos);
+    if (f && f->pos == 0) Log(LogLevel::kInfo, "source {}: reading {} from its start", config_.name, path);
   }
+  // Dormant files no longer in the glob are gone for good.
+  dormant_.swap(still_dormant);
 }
 
 void FileSource::MoveTo(File* f, const std::string& path) {
@@ -269,15 +304,28 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     ::close(fd);
     return nullptr;
   }
+  if (const char* kind = CompressedKind(fd)) {
+    // Rotations compressed by logrotate (app.log.2.gz) match globs like
+    // app.log*: their bytes are never lines.
+    ::close(fd);
+    if (compressed_.insert(path).second) {
+      Log(LogLevel::kInfo, "source {}: {} is {} data, not text: skipped", config_.name, path, kind);
+    }
+    return nullptr;
+  }
   auto* f = new File(this, path, config_);
   f->fd = fd;
   f->dev = st.st_dev;
   f->ino = st.st_ino;
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  auto known = std::find_if(known_.begin(), known_.end(), [&](const CheckpointEntry& e) {
-    return e.dev == static_cast<uint64_t>(st.st_dev) && e.ino == static_cast<uint64_t>(st.st_ino);
-  });
-  if (known != known_.end()) {
+  std::vector<CheckpointEntry>* from = &known_;
+  auto known = FindEntry(known_, st.st_dev, st.st_ino);
+  if (known == known_.end()) {
+    from = &dormant_;
+    known = FindEntry(dormant_, st.st_dev, st.st_ino);
+  }
+  Generation copied;
+  if (known != from->end()) {
     uint64_t fingerprint = 0;
     uint32_t got = 0;
     const bool same = FingerprintFile(fd, known->fingerprint_len, &fingerprint, &got) &&
@@ -285,21 +333,32 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     if (same) {
       f->id = known->file_id;
       f->pos = known->offset;
-      Log(LogLevel::kInfo, "source {}: {} resumes at offset {} (of {})", config_.name, path, f->pos, size);
+      if (from == &known_) {
+        Log(LogLevel::kInfo, "source {}: {} resumes at offset {} (of {})", config_.name, path, f->pos, size);
+      }
     } else {
       // Truncated, rewritten, or a recycled inode: new content, new messageIds.
       f->id = NextGeneration(known->file_id);
       f->pos = 0;
-      Log(LogLevel::kInfo, "source {}: {} changed while tailtrack was stopped; reading it from the start",
-          config_.name, path);
+      Log(LogLevel::kInfo, "source {}: {} changed while it was not open; reading it from the start", config_.name,
+          path);
     }
-    known_.erase(known);
+    from->erase(known);
+  } else if (CopyOf(fd, size, &copied)) {
+    // copytruncate's copy of a file already read: it goes on where the
+    // original stopped, under the original's identity, so that nothing is
+    // read twice and the lines the original had not reached are not lost.
+    f->id = copied.file_id;
+    f->pos = std::min(copied.offset, size);
+    Log(LogLevel::kInfo, "source {}: {} is a copy of a file already read (copytruncate); reading it from offset {}",
+        config_.name, path, f->pos);
   } else {
     f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
     f->pos = at_end ? size : 0;
   }
   FingerprintFile(fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
   f->last_growth_ms = MonotonicMillis();
+  f->mtime = st.st_mtim;
   uv_fs_event_init(loop_, &f->watch);
   f->watch.data = f;
   ++open_handles_;
@@ -343,10 +402,24 @@ void FileSource::OnFsEvent(uv_fs_event_t* h, const char*, int events, int status
   FileSource* self = f->owner;
   if (self->closing_ || f->fd < 0) return;
   if (status < 0 || (events & UV_RENAME)) {
-    self->StatPass(false);  // renamed or deleted: let the stat pass decide
+    self->ScheduleRescan();  // renamed or deleted: let the stat pass decide
     return;
   }
   self->MarkDirty(f);
+}
+
+// Renames come in bursts (logrotate, a deploy moving many files): one stat
+// pass a little later sees them all, instead of one full pass per event.
+void FileSource::ScheduleRescan() {
+  if (rescan_armed_ || closing_) return;
+  rescan_armed_ = true;
+  uv_timer_start(&rescan_timer_, OnRescan, kRescanDelayMs, 0);
+}
+
+void FileSource::OnRescan(uv_timer_t* t) {
+  auto* self = static_cast<FileSource*>(t->data);
+  self->rescan_armed_ = false;
+  self->StatPass(false);
 }
 
 void FileSource::MarkDirty(File* f) {
@@ -377,8 +450,7 @@ void FileSource::Pump() {
         dirty_.push_back(f);
         continue;
       }
-      f->dirty = false;
-      if (f->retired && !f->framer.holds_partial()) CloseFile(f);
+      f->dirty = false;  // a retired file is closed by the stat pass, after rotate_wait
     } else {
       dirty_.push_back(f);
     }
@@ -421,12 +493,108 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
   if (size >= f->pos) return;
   Log(LogLevel::kInfo, "source {}: {} was truncated ({} < {} bytes); reading it from the start", config_.name,
       f->path, size, f->pos);
+  Rewritten(f);
+}
+
+// The file's first bytes are no longer what they were: it was truncated and
+// written again past the old offset before this pass saw it shorter.
+void FileSource::CheckFingerprint(File* f) {
+  if (f->fingerprint_len > 0) {
+    uint64_t now = 0;
+    uint32_t got = 0;
+    if (!FingerprintFile(f->fd, f->fingerprint_len, &now, &got)) return;
+    if (got != f->fingerprint_len || now != f->fingerprint) {
+      Log(LogLevel::kInfo, "source {}: {} was truncated and written again; reading it from the start",
+          config_.name, f->path);
+      Rewritten(f);
+      return;
+    }
+  }
+  // A file shorter than fingerprint_bytes when opened: its fingerprint grows
+  // with it (its first bytes were just checked), so that a copy or a restart
+  // can tell it apart from other files with the same first line.
+  if (f->fingerprint_len < config_.fingerprint_bytes) {
+    FingerprintFile(f->fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
+  }
+}
+
+// New content at the same place (copytruncate, or an app that truncates its
+// log): a new generation with new messageIds, read from 0. What the old
+// generation had not been read up to may still be in copytruncate's copy.
+void FileSource::Rewritten(File* f) {
   ++stats_.truncations;
+  const Generation old{f->fingerprint, f->fingerprint_len, f->id, f->pos - f->framer.held_bytes()};
+  if (old.fingerprint_len == config_.fingerprint_bytes) {
+    if (recent_.size() >= kRecentGenerations) recent_.erase(recent_.begin());
+    recent_.push_back(old);
+  }
   f->pos = 0;
   f->id = NextGeneration(f->id);
+  f->fingerprint = 0;
   f->fingerprint_len = 0;
   f->framer.Reset();
   MarkDirty(f);
+  if (old.fingerprint_len == config_.fingerprint_bytes) {
+    RecoverCopy(std::filesystem::path(f->path).parent_path().string(), old);
+  }
+}
+
+// Looks in `dir` for copytruncate's copy of generation `old` that no glob
+// matches (app.log.1 beside app.log), and reads it to its end.
+void FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
+  std::error_code ec;
+  for (const auto& item : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
+    const std::string path = item.path().string();
+    struct stat st;
+    if (files_.count(path) || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) <= old.offset || FindOpen(st.st_dev, st.st_ino)) {
+      continue;
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    uint64_t fingerprint = 0;
+    uint32_t got = 0;
+    const bool copy = FingerprintFile(fd, old.fingerprint_len, &fingerprint, &got) && got == old.fingerprint_len &&
+                      fingerprint == old.fingerprint;
+    ::close(fd);
+    if (!copy) continue;
+    if (File* f = Open(path, /*at_end=*/false)) {
+      if (!Matches(path)) Retire(f);
+    }
+    return;
+  }
+}
+
+bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {
+  // Only whole fingerprints: two files may well begin with the same short
+  // line, and taking one for the other's copy would skip its first lines.
+  auto matches = [&](uint64_t fingerprint, uint32_t len) {
+    if (len != config_.fingerprint_bytes || len > size) return false;
+    uint64_t got_fp = 0;
+    uint32_t got = 0;
+    return FingerprintFile(fd, len, &got_fp, &got) && got == len && got_fp == fingerprint;
+  };
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+    if (matches(it->fingerprint, it->fingerprint_len)) {
+      *out = *it;
+      return true;
+    }
+  }
+  for (const auto& [path, f] : files_) {
+    if (matches(f->fingerprint, f->fingerprint_len)) {
+      *out = Generation{f->fingerprint, f->fingerprint_len, f->id, f->pos - f->framer.held_bytes()};
+      return true;
+    }
+  }
+  return false;
+}
+
+bool FileSource::Matches(const std::string& path) const {
+  if (Excluded(path, config_.exclude)) return false;
+  for (const auto& pattern : config_.paths) {
+    if (fnmatch(pattern.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+  }
+  return false;
 }
 
 void FileSource::FlushIdle(File* f, int64_t now_ms) {
@@ -468,23 +636,28 @@ void FileSource::RecoverRotated() {
 }
 
 void FileSource::Positions(std::vector<CheckpointEntry>* out) {
-  EachFile([&](File* f) {
-    // A file shorter than fingerprint_bytes when opened: its fingerprint
-    // grows with it, so that a restart can tell it from a rewritten file.
-    if (f->fingerprint_len < config_.fingerprint_bytes && f->pos > f->fingerprint_len) {
-      FingerprintFile(f->fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
-    }
-    CheckpointEntry e;
-    e.source = config_.name;
-    e.path = f->path;
-    e.dev = static_cast<uint64_t>(f->dev);
-    e.ino = static_cast<uint64_t>(f->ino);
-    e.file_id = f->id;
-    e.fingerprint = f->fingerprint;
-    e.fingerprint_len = f->fingerprint_len;
-    e.offset = f->pos - f->framer.held_bytes();
-    e.updated_ms = WallClockMillis();
-    out->push_back(std::move(e));
+  EachFile([&](File* f) { out->push_back(Remember(f)); });
+  out->insert(out->end(), dormant_.begin(), dormant_.end());
+}
+
+CheckpointEntry FileSource::Remember(const File* f) const {
+  CheckpointEntry e;
+  e.source = config_.name;
+  e.path = f->path;
+  e.dev = static_cast<uint64_t>(f->dev);
+  e.ino = static_cast<uint64_t>(f->ino);
+  e.file_id = f->id;
+  e.fingerprint = f->fingerprint;
+  e.fingerprint_len = f->fingerprint_len;
+  e.offset = f->pos - f->framer.held_bytes();
+  e.updated_ms = WallClockMillis();
+  return e;
+}
+
+std::vector<CheckpointEntry>::iterator FileSource::FindEntry(std::vector<CheckpointEntry>& entries, dev_t dev,
+                                                              ino_t ino) {
+  return std::find_if(entries.begin(), entries.end(), [&](const CheckpointEntry& e) {
+    return e.dev == static_cast<uint64_t>(dev) && e.ino == static_cast<uint64_t>(ino);
   });
 }
 

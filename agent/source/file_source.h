@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -114,9 +115,30 @@ class FileSource {
 
   void StatPass(bool initial);
   void Discover(bool initial);
+  // One generation of a file's content: enough to recognise its copy.
+  struct Generation {
+    uint64_t fingerprint = 0;
+    uint32_t fingerprint_len = 0;
+    uint64_t file_id = 0;
+    uint64_t offset = 0;  // the end of the last complete line read from it
+  };
+  static constexpr size_t kRecentGenerations = 32;
+  static constexpr uint64_t kRescanDelayMs = 20;
+
   File* Open(const std::string& path, bool at_end);
   // Known files renamed out of the glob while the agent was stopped.
   void RecoverRotated();
+  void CheckFingerprint(File* f);
+  void Rewritten(File* f);
+  void RecoverCopy(const std::string& dir, const Generation& old);
+  // Whether the file open at `fd` begins like a file read or a generation
+  // just rewritten: then it is that file's copy.
+  bool CopyOf(int fd, uint64_t size, Generation* out);
+  bool Matches(const std::string& path) const;  // by the globs and excludes
+  CheckpointEntry Remember(const File* f) const;
+  static std::vector<CheckpointEntry>::iterator FindEntry(std::vector<CheckpointEntry>& entries, dev_t dev, ino_t ino);
+  void ScheduleRescan();
+  static void OnRescan(uv_timer_t* t);
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
   void Retire(File* f);  // read to the end, then close
   void MoveTo(File* f, const std::string& path);  // an open file renamed to `path`: read on from its offset
@@ -145,6 +167,8 @@ class FileSource {
   LineSink& sink_;
 
   uv_timer_t stat_timer_;
+  uv_timer_t rescan_timer_;  // a stat pass soon after renames, once for a burst
+  bool rescan_armed_ = false;
   uv_idle_t idle_;
   int open_handles_ = 0;  // ours and the files' watchers, until their close callbacks
   bool started_ = false;
@@ -156,7 +180,10 @@ class FileSource {
   std::vector<File*> retired_;          // replaced or deleted, being read to their end
   std::vector<File*> dirty_;            // files that may have unread bytes (File::dirty), in marking order
   std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
-  std::vector<CheckpointEntry> known_;  // the last run's positions not yet taken up
+  std::vector<CheckpointEntry> known_;    // the last run's positions not yet taken up
+  std::vector<CheckpointEntry> dormant_;  // files closed after close_idle_after, opened again when they grow
+  std::vector<Generation> recent_;        // generations just rewritten, newest last
+  std::set<std::string> compressed_;      // compressed files skipped (said once)
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   FileSourceStats stats_;
