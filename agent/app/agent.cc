@@ -211,6 +211,7 @@ void Agent::OnBatch(std::unique_ptr<Batch> batch) {
 
 void Agent::PauseSources(bool pause) {
   paused_ = pause;
+  if (pause) paused_since_ms_ = MonotonicMillis();
   for (auto& s : sources_) pause ? s->Pause() : s->Resume();
   for (auto& s : sockets_) pause ? s->Pause() : s->Resume();
 }
@@ -297,7 +298,15 @@ void Agent::SnapshotPositions() {
   for (auto& source : sources_) source->Positions(&positions_);
 }
 
-void Agent::OnCheckpointTimer(uv_timer_t* t) { static_cast<Agent*>(t->data)->WriteCheckpoints(); }
+void Agent::OnCheckpointTimer(uv_timer_t* t) {
+  auto* self = static_cast<Agent*>(t->data);
+  self->WriteCheckpoints();
+  // Files are the buffer while reading is paused; sockets have none worth
+  // the name, and their writers must not block forever.
+  if (self->paused_ && MonotonicMillis() - self->paused_since_ms_ >= kShedSocketsAfterMs) {
+    for (auto& s : self->sockets_) s->Shed();
+  }
+}
 
 void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->ReloadKey(); }
 

@@ -68,6 +68,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
  public:
   static constexpr size_t kMaxPendingFactor = 4;
   static constexpr uint64_t kCheckpointIntervalMs = 1'000;
+  // How long socket writers may be made to wait while the pipeline is full.
+  static constexpr int64_t kShedSocketsAfterMs = 2'000;
 
   // `config` must outlive the agent.
   Agent(const Config& config, std::unique_ptr<RuleSet> rules, AgentOptions options = {});
@@ -139,6 +141,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   std::map<std::pair<uint32_t, uint64_t>, std::map<uint64_t, uint32_t>> holds_;
 
   bool paused_ = false;
+  int64_t paused_since_ms_ = 0;  // MonotonicMillis()
   int exit_status_ = 0;
   bool flush_armed_ = false;
   bool draining_ = false;

@@ -180,7 +180,23 @@ void UnixSource::Pause() {
   for (Client* c : clients_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
 }
 
+void UnixSource::Shed() {
+  if (!paused_ || closing_) return;
+  paused_ = false;
+  shedding_ = true;
+  Log(LogLevel::kWarn, "source {}: the pipeline has been full for a while (spool full with when_full: block); "
+      "reading on and dropping lines so that writers do not wait forever (counted)", config_.name);
+  const std::vector<Client*> all(clients_.begin(), clients_.end());
+  for (Client* c : all) StartReading(c);
+}
+
 void UnixSource::Resume() {
+  if (shedding_) {
+    shedding_ = false;
+    Log(LogLevel::kInfo, "source {}: the pipeline takes lines again ({} dropped so far)", config_.name,
+        stats_.dropped_lines);
+    return;
+  }
   if (!paused_) return;
   paused_ = false;
   if (closing_) return;
@@ -312,6 +328,10 @@ void UnixSource::Frame(Client* c, size_t n) {
 }
 
 void UnixSource::Deliver(std::string_view line, uint64_t offset, int64_t now_ms) {
+  if (shedding_) {
+    ++stats_.dropped_lines;
+    return;
+  }
   LineContext ctx;
   ctx.line = line;
   ctx.source = index_;

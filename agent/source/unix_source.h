@@ -20,9 +20,11 @@
 // then make a messageId from a random per-process prefix and a counter).
 //
 // Backpressure: Pause() stops reading every stream client (the kernel's
-// buffers fill and the writers wait: they are the buffer). A datagram socket
-// is read on while paused and what is read is counted as dropped, never
-// queued: writers are not made to wait for the collector.
+// buffers fill and the writers wait: they are the buffer). If the pipeline
+// stays full (the spool full with when_full: block), the owner calls Shed():
+// clients are read again and their lines dropped and counted, so that an
+// application's writes never block forever. A datagram socket is read on
+// while paused and what is read is counted as dropped, never queued.
 //
 // Start: a stale socket file at `path` (a socket nobody listens on) is
 // removed; anything else there (a regular file, a live socket) is an error,
@@ -55,7 +57,7 @@ struct UnixSourceStats {
   uint64_t bytes = 0;            // received
   uint64_t truncated_lines = 0;  // longer than max_line_bytes, cut
   uint64_t skipped_lines = 0;    // longer than max_line_bytes, dropped
-  uint64_t dropped_lines = 0;    // datagrams read while paused: could not be taken
+  uint64_t dropped_lines = 0;    // read while the pipeline was full: could not be taken
   uint64_t clients_accepted = 0;
   uint64_t clients_rejected = 0;  // over max_clients: closed at once
   uint64_t clients = 0;           // connected now
@@ -92,6 +94,8 @@ class UnixSource {
 
   void Pause();
   void Resume();
+  // Paused for too long: read on, dropping (and counting) every line until Resume().
+  void Shed();
   bool paused() const { return paused_; }
 
   // See the file comment. The object may be destroyed once the loop has run
@@ -137,6 +141,7 @@ class UnixSource {
   bool started_ = false;
   bool closing_ = false;
   bool paused_ = false;
+  bool shedding_ = false;
 
   std::set<Client*> clients_;
   std::string scratch_;  // stream: a client's partial line, then what was read; datagram: one datagram
