@@ -30,6 +30,11 @@ int main(int argc, char** argv) {
   test_cmd->add_option("input", test.input, "input file, or - for stdin (default)");
   test_cmd->add_flag("--stats", test.stats, "print per-rule match counts and unmatched samples to stderr");
 
+  SpoolCommandOptions spool;
+  auto* spool_cmd = app.add_subcommand("spool", "list what waits in the spool and the dead-letter file");
+  spool_cmd->add_option("-c,--config", spool.config_path, "configuration file")->required();
+  spool_cmd->add_flag("--verify", spool.verify, "check every checksum; exit 1 on damage");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -46,5 +51,6 @@ int main(int argc, char** argv) {
   }
   if (*run_cmd) return RunCommand(run);
   if (*validate_cmd) return ValidateCommand(config);
+  if (*spool_cmd) return SpoolCommand(spool);
   return TestCommand(test);
 }

@@ -31,4 +31,14 @@ struct TestOptions {
 // the rule tests of the configuration.
 int TestCommand(const TestOptions& options);
 
+struct SpoolCommandOptions {
+  std::string config_path;
+  bool verify = false;  // list every piece of damage; exit 1 when there is any
+};
+
+// `tailtrack spool -c FILE [--verify]`: prints what waits in the spool and the
+// dead-letter file. Reads only: no state lock, nothing changed. Exit 0; with
+// --verify 1 when damage is found; 78 on a configuration error.
+int SpoolCommand(const SpoolCommandOptions& options);
+
 }  // namespace tailtrack

@@ -593,5 +593,114 @@ TEST_F(SpoolTest, InspectReportsQuarantinedSegmentsAndAMissingDirectoryIsEmpty) 
             std::vector<std::string>{Segment(3) + ".quarantined: set aside by the agent: unknown version 9"});
 }
 
+// `tailtrack spool` on the real binary.
+class SpoolCli : public ::testing::Test {
+ protected:
+  // No write key: the command sends nothing and does not ask for one.
+  std::string WriteConfig() {
+    const std::string path = dir_ / "tailtrack.yaml";
+    WriteFile(path, "collector:\n"
+                    "  url: http://127.0.0.1:9\n"
+                    "state_dir: " + (dir_ / "state") + "\n"
+                    "sources:\n"
+                    "  - name: app\n"
+                    "    type: file\n"
+                    "    paths: [\"" + (dir_ / "*.log") + "\"]\n"
+                    "rules:\n"
+                    "  - name: r\n"
+                    "    regex: 'x'\n"
+                    "    event:\n"
+                    "      type: track\n"
+                    "      event: X\n"
+                    "      userId: u\n");
+    return path;
+  }
+
+  // Three batches of three events in one segment; the refs of the first two.
+  void MakeSpool(SpoolRef* a = nullptr, SpoolRef* b = nullptr) {
+    std::string error;
+    auto spool = Spool::Open(SpoolOptions{dir_ / "state/spool", 1ull << 30, WhenFull::kDropOldest, true}, &error);
+    ASSERT_TRUE(spool) << error;
+    for (const char* tag : {"a", "b", "c"}) ASSERT_EQ(spool->Append(*MakeBatch(tag)), Spool::AppendResult::kOk);
+    SpoolRef ref;
+    spool->Next(a ? a : &ref);
+    spool->Next(b ? b : &ref);
+  }
+
+  std::string Segment(uint64_t seq) { return dir_ / "state/spool/" + SegmentName(seq); }
+
+  TempDir dir_;
+};
+
+TEST_F(SpoolCli, ListsWhatWaitsAndTheDeadLetters) {
+  const std::string config = WriteConfig();
+  MakeSpool();
+  WriteFile(dir_ / "state/dead-letter.jsonl", "{\"reason\":\"400\"}\n{\"reason\":\"too big\"}\n");
+  Child c({TAILTRACK_BINARY, "spool", "-c", config});
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  const std::string out = c.out();
+  EXPECT_NE(out.find("spool " + (dir_ / "state/spool") + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(SegmentName(1)), std::string::npos) << out;
+  EXPECT_NE(out.find("total: segments 1, batches 3, events 9, "), std::string::npos) << out;
+  EXPECT_NE(out.find("dead letters " + (dir_ / "state/dead-letter.jsonl") + ": 38 B, lines 2"), std::string::npos)
+      << out;
+  EXPECT_EQ(c.err(), "");
+}
+
+TEST_F(SpoolCli, MissingSpoolIsEmptyAndSound) {
+  Child c({TAILTRACK_BINARY, "spool", "-c", WriteConfig(), "--verify"});
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_EQ(c.out(), "spool " + (dir_ / "state/spool") + ": empty\n" + "dead letters " +
+                         (dir_ / "state/dead-letter.jsonl") + ": none\n" + "verify: every checksum is sound\n");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "state"));  // nothing created
+}
+
+TEST_F(SpoolCli, VerifyFindsAFlippedByteAndSaysWhere) {
+  const std::string config = WriteConfig();
+  SpoolRef b;
+  MakeSpool(nullptr, &b);
+  Poke(Segment(1), b.record + kFragmentHeaderSize + 3);
+  const std::string before = ReadFile(Segment(1));
+  Child c({TAILTRACK_BINARY, "spool", "-c", config, "--verify"});
+  EXPECT_EQ(c.Wait(), 1);
+  EXPECT_NE(c.out().find(Segment(1) + ": offset " + std::to_string(b.record) + ": bad checksum"), std::string::npos)
+      << c.out();
+  EXPECT_EQ(ReadFile(Segment(1)), before);
+
+  Child list({TAILTRACK_BINARY, "spool", "-c", config});  // without --verify: a summary, exit 0
+  EXPECT_EQ(list.Wait(), 0);
+  EXPECT_NE(list.out().find("damage in 1 places (--verify lists them)"), std::string::npos) << list.out();
+}
+
+TEST_F(SpoolCli, VerifyFindsASegmentCutInsideItsHeaderAndLeavesItAlone) {
+  const std::string config = WriteConfig();
+  MakeSpool();
+  ASSERT_EQ(::truncate(Segment(1).c_str(), 10), 0);
+  Child c({TAILTRACK_BINARY, "spool", "-c", config, "--verify"});
+  EXPECT_EQ(c.Wait(), 1);
+  EXPECT_NE(c.out().find(Segment(1) + ": offset 0: torn header"), std::string::npos) << c.out();
+  EXPECT_TRUE(std::filesystem::exists(Segment(1)));  // not quarantined: the command changes nothing
+}
+
+TEST_F(SpoolCli, SegmentCutInsideItsLastRecordIsSound) {
+  const std::string config = WriteConfig();
+  MakeSpool();
+  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(FileSize(Segment(1)) - 20)), 0);
+  Child c({TAILTRACK_BINARY, "spool", "-c", config, "--verify"});
+  EXPECT_EQ(c.Wait(), 0) << c.out();
+  EXPECT_NE(c.out().find("batches 2, events 6"), std::string::npos) << c.out();  // a torn tail: the end of a crash
+}
+
+TEST_F(SpoolCli, ConfigErrorIsOneLineAndExit78) {
+  const std::string config = dir_ / "bad.yaml";
+  WriteFile(config, "collector:\n  url: http://127.0.0.1:9\n  timout: 5s\n");
+  Child c({TAILTRACK_BINARY, "spool", "-c", config, "--verify"});
+  EXPECT_EQ(c.Wait(), 78);
+  const std::string err = c.err();
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(err.rfind(config + ":3:3: ", 0), 0u) << err;
+  EXPECT_EQ(c.out(), "");
+}
+
 }  // namespace
 }  // namespace tailtrack
