@@ -9,6 +9,7 @@ packages=(
   libuv1-dev libcurl4-openssl-dev libsimdjson-dev libyaml-cpp-dev libre2-dev
   zlib1g-dev libssl-dev libhowardhinnant-date-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev
+  logrotate
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   # llvm: /usr/bin/llvm-symbolizer, without which a fuzzer's crash report has

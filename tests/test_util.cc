@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -139,7 +142,149 @@ int Child::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+bool Child::Running() {
+  if (pid_ <= 0 || status_ != -1) return false;
+  int st = 0;
+  if (waitpid(pid_, &st, WNOHANG) == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return true;
+}
+
 std::string Child::out() const { return ReadFile(dir_ / "stdout"); }
 std::string Child::err() const { return ReadFile(dir_ / "stderr"); }
+
+std::vector<std::string> FindFiles(const std::string& dir, const std::string& suffix) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    const std::string path = it->path().string();
+    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      found.push_back(path);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+uint64_t TotalSize(const std::vector<std::string>& paths) {
+  uint64_t total = 0;
+  for (const auto& p : paths) total += FileSize(p);
+  return total;
+}
+
+LineWriter::LineWriter(std::string path, std::function<std::string(int)> line, int lines_per_second)
+    : path_(std::move(path)), line_(std::move(line)), rate_(lines_per_second) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LineWriter::~LineWriter() { Stop(); }
+
+void LineWriter::Reopen() { reopen_ = true; }
+
+void LineWriter::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void LineWriter::Run() {
+  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  const auto start = std::chrono::steady_clock::now();
+  while (!stop_) {
+    if (reopen_.exchange(false)) {
+      if (fd >= 0) ::close(fd);
+      fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    }
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    const int due = static_cast<int>(elapsed.count() * rate_ / 1000);
+    std::string chunk;
+    for (int i = written_; i < due; ++i) chunk += line_(i);
+    if (!chunk.empty() && fd >= 0) {
+      // Lines are whole in each write; a short write (a full disk) is not
+      // expected here, and would be a test bug to see.
+      const ssize_t n = ::write(fd, chunk.data(), chunk.size());
+      if (n == static_cast<ssize_t>(chunk.size())) written_ = due;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+std::string ShopOrderLine(const std::string& token) {
+  return "2026-01-20T06:30:00.123Z INFO order completed order_id=" + token + " user_id=user_" + token +
+         " total=99.99 currency=USD\n";
+}
+
+std::vector<std::string> ShopOrderTokens(const std::string& text) {
+  static const std::regex kToken(" order completed order_id=(\\S+) ");
+  std::vector<std::string> tokens;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kToken); it != std::sregex_iterator(); ++it) {
+    tokens.push_back((*it)[1].str());
+  }
+  return tokens;
+}
+
+std::string E2eConfigYaml(const E2eConfig& c) {
+  auto opt = [](const std::string& indent, const std::string& key, const std::string& value) {
+    return value.empty() ? std::string() : indent + key + ": " + value + "\n";
+  };
+  std::string y = "collector:\n";
+  y += "  url: " + c.url + "\n";
+  y += opt("  ", "write_key", c.write_key);
+  y += opt("  ", "write_key_file", c.write_key_file);
+  y += opt("  ", "timeout", c.timeout);
+  y += opt("  ", "max_in_flight", c.max_in_flight);
+  y += opt("  ", "drain_timeout", c.drain_timeout);
+  if (!c.initial_backoff.empty() || !c.max_backoff.empty()) {
+    y += "  retry:\n";
+    y += opt("    ", "initial_backoff", c.initial_backoff);
+    y += opt("    ", "max_backoff", c.max_backoff);
+  }
+  y += "batch:\n";
+  y += opt("  ", "max_events", c.max_events);
+  y += opt("  ", "max_bytes", c.max_bytes);
+  y += opt("  ", "flush_interval", c.flush_interval);
+  y += "state_dir: " + c.state_dir + "\n";
+  const std::string spool =
+      opt("  ", "dir", c.spool_dir) + opt("  ", "max_bytes", c.spool_max_bytes) +
+      opt("  ", "when_full", c.when_full) + opt("  ", "fsync", c.fsync);
+  if (!spool.empty()) y += "spool:\n" + spool;
+  y += "sources:\n"
+       "  - name: shop\n"
+       "    type: file\n"
+       "    paths: [";
+  for (size_t i = 0; i < c.paths.size(); ++i) y += (i ? ", \"" : "\"") + c.paths[i] + "\"";
+  y += "]\n";
+  y += opt("    ", "start_at", c.start_at);
+  y += opt("    ", "poll_interval", c.poll_interval);
+  y += opt("    ", "rotate_wait", c.rotate_wait);
+  y += "    format: text\n"
+       "rules:\n"
+       "  - name: order-completed\n"
+       "    sources: [shop]\n"
+       "    regex: '^(?P<ts>\\S+) INFO order completed order_id=(?P<order_id>\\S+) "
+       "user_id=(?P<user_id>\\S+) total=(?P<total>[0-9.]+) currency=(?P<currency>[A-Z]{3})'\n"
+       "    event:\n"
+       "      type: track\n"
+       "      event: Order Completed\n"
+       "      userId: \"{{ user_id }}\"\n"
+       "      timestamp: \"{{ ts }}\"\n"
+       "      properties:\n"
+       "        order_id: \"{{ order_id }}\"\n"
+       "        total: \"{{ total | number }}\"\n"
+       "        currency: \"{{ currency }}\"\n"
+       "      context:\n"
+       "        channel: web\n";
+  return y;
+}
 
 }  // namespace tailtrack::testing

@@ -5,9 +5,12 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tailtrack::testing {
@@ -50,6 +53,8 @@ class Child {
   void Signal(int sig);
   // Waits for the exit; returns the exit status, or -1 on timeout (it is then killed), or 128+signal.
   int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // True while the process has not exited (an exit is then kept for Wait()).
+  bool Running();
   std::string out() const;
   std::string err() const;
 
@@ -58,5 +63,80 @@ class Child {
   int status_ = -1;
   TempDir dir_;
 };
+
+// Regular files under `dir` (and its subdirectories) whose names end with
+// `suffix`, sorted by path; none when `dir` does not exist.
+std::vector<std::string> FindFiles(const std::string& dir, const std::string& suffix);
+// The size of a file, 0 when it cannot be stat'ed; and the sum over files.
+uint64_t FileSize(const std::string& path);
+uint64_t TotalSize(const std::vector<std::string>& paths);
+
+// Appends lines to a file at a steady rate on its own thread, the way an
+// application logs: through one descriptor opened O_APPEND (so that after a
+// copytruncate it writes at the new end) and kept until Reopen() (so that
+// after a rename it goes on writing into the renamed file, as an application
+// does until it is told to reopen its log). Each 5 ms it writes, in one
+// write(2), the lines due by then: line(0), line(1), ...
+class LineWriter {
+ public:
+  LineWriter(std::string path, std::function<std::string(int)> line, int lines_per_second);
+  ~LineWriter();  // Stop()
+  LineWriter(const LineWriter&) = delete;
+  LineWriter& operator=(const LineWriter&) = delete;
+
+  // The next lines go to a fresh open(2) of the path (created if missing).
+  void Reopen();
+  // Stops writing and joins the thread; idempotent.
+  void Stop();
+  // Lines completely written so far: line(0) to line(written() - 1).
+  int written() const { return written_.load(); }
+
+ private:
+  void Run();
+
+  std::string path_;
+  std::function<std::string(int)> line_;
+  int rate_;
+  std::atomic<int> written_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> reopen_{false};
+  std::thread thread_;
+};
+
+// --- The shop application of the end-to-end tests ---
+
+// A log line of the shop application that E2eConfigYaml's rule maps to a
+// track "Order Completed" event with properties.order_id = `token` (a token
+// unique to the line, \S+), newline included.
+std::string ShopOrderLine(const std::string& token);
+// The tokens of the ShopOrderLine lines in `text`, in order.
+std::vector<std::string> ShopOrderTokens(const std::string& text);
+
+// An agent configuration for end-to-end tests: one file source `shop` with
+// the order-completed rule. Values are written to the YAML as they are given;
+// an empty one leaves its key out (the agent's default).
+struct E2eConfig {
+  std::string url;
+  std::string write_key;        // exactly one of write_key and write_key_file
+  std::string write_key_file;
+  std::string timeout = "2s";
+  std::string max_in_flight = "4";
+  std::string drain_timeout = "500ms";
+  std::string initial_backoff = "50ms";
+  std::string max_backoff = "500ms";
+  std::string max_events = "50";
+  std::string max_bytes = "500KiB";
+  std::string flush_interval = "100ms";
+  std::string state_dir;        // required
+  std::string spool_dir;
+  std::string spool_max_bytes;
+  std::string when_full;        // drop_oldest | block
+  std::string fsync;            // true | false
+  std::vector<std::string> paths;
+  std::string start_at = "beginning";
+  std::string poll_interval = "250ms";
+  std::string rotate_wait;
+};
+std::string E2eConfigYaml(const E2eConfig& c);
 
 }  // namespace tailtrack::testing
