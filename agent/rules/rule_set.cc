@@ -100,6 +100,7 @@ struct CompiledRule {
   std::vector<Node> event;  // top-level fields
   bool has_timestamp = false, has_context = false;
   bool continue_matching = false;
+  bool uses_line = false;  // `_line` in a condition or the event
 };
 
 struct SourceState {
@@ -122,6 +123,7 @@ class RuleSetImpl final : public RuleSet {
                    bool top);
 
   bool MatchRule(CompiledRule& rule, Scope& scope);
+  void RepairLine(Scope& scope);
   bool Holds(const CompiledCondition& c, const Scope& scope);
   void RenderRule(CompiledRule& rule, const Scope& scope, const LineContext& line, EventSink& sink);
   bool RenderNode(const Node& node, const Scope& scope, std::string& out);
@@ -146,7 +148,9 @@ class RuleSetImpl final : public RuleSet {
   std::string event_;
   std::string text_;
   std::string field_buf_;
-  std::string repaired_;
+  std::string repaired_;       // a JSON text, by ParseJson
+  std::string line_repaired_;  // a text line, by RepairLine
+  bool line_unchecked_ = false;  // scope.line is text not yet checked to be valid UTF-8
   std::string reason_;
   simdjson::dom::parser parser_;
   simdjson::dom::parser envelope_parser_;
@@ -237,7 +241,7 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
   const Resolver resolve = [&](const std::string& name, Mark mark) -> VarRef {
     VarRef v;
     v.name = name;
-    if (name == "_line") v.kind = VarRef::kLine;
+    if (name == "_line") v.kind = VarRef::kLine, rule.uses_line = true;
     else if (name == "_source") v.kind = VarRef::kSource;
     else if (name == "_path") v.kind = VarRef::kPath;
     else if (name == "_offset") v.kind = VarRef::kOffset;
@@ -447,6 +451,7 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
     scope.line = inner;
     format = src.inner == InnerFormat::kJson ? Format::kJson : Format::kText;
   }
+  line_unchecked_ = format == Format::kText;  // JSON is repaired as it is parsed
 
   if (format == Format::kJson || format == Format::kEvent) {
     simdjson::dom::element root;
@@ -474,9 +479,26 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
   if (!matched) ++stats_.unmatched[line.source];
 }
 
+// RE2 reads UTF-8: a byte that is not part of valid UTF-8 is matched by
+// neither `.` nor `\S`, so a Latin-1 name would end a capture early or fail the
+// rule. The rules see a text line as its event will carry it: each maximal
+// invalid subpart replaced by U+FFFD, as the JSON writer does. A valid line
+// stays a view. Done when first needed, so that a line the one-pass matcher
+// decides alone costs no scan: it consumes ASCII bytes only and decides at
+// most on the first other byte, which stays a byte >= 0x80 after the repair,
+// and the ASCII bytes before it are unchanged, so it decides the same.
+void RuleSetImpl::RepairLine(Scope& scope) {
+  if (!line_unchecked_) return;
+  line_unchecked_ = false;
+  if (json::IsValidUtf8(scope.line)) return;
+  json::RepairUtf8(scope.line, line_repaired_);
+  scope.line = line_repaired_;
+}
+
 bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope) {
   scope.captures = nullptr;
   scope.ncaptures = 0;
+  if (rule.uses_line) RepairLine(scope);
   if (rule.re) {
     std::string_view subject = scope.line;
     if (rule.has_field) {
@@ -487,6 +509,10 @@ bool RuleSetImpl::MatchRule(CompiledRule& rule, Scope& scope) {
     bool exact = false;
     if (rule.fast) ok = rule.fast->Match(subject, caps_.data(), &exact);
     if (!exact) {
+      if (!rule.has_field) {
+        RepairLine(scope);
+        subject = scope.line;
+      }
       if (!rule.literal.empty() && !memmem(subject.data(), subject.size(), rule.literal.data(), rule.literal.size())) {
         return false;
       }

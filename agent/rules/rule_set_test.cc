@@ -8,6 +8,8 @@
 #include <new>
 
 #include "event/canonical.h"
+#include "event/json_writer.h"
+#include "rules/matcher.h"
 
 // Counts allocations while a test asks (NoAllocationPerNonMatchingLine).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -493,6 +495,132 @@ TEST(RuleMap, ReadyMadeEventsKeepTheirMessageIdAndGetATimestamp) {
   EXPECT_EQ(sink.events[0],
             R"({"messageId":"mine","type":"page","anonymousId":"a","context":{"ip":"1","library":{"name":"tailtrack","version":")" TAILTRACK_VERSION
             R"("}},"timestamp":"2026-01-20T06:30:00.000Z"})");
+}
+
+// --- Text that is not valid UTF-8 is repaired before the rules see it ---
+
+// A track event whose userId is the capture `name` and whose properties carry the line.
+TemplateNode NameAndLine() {
+  return MapNode({{"type", Scalar("track")},
+                  {"event", Scalar("Seen")},
+                  {"userId", Scalar("{{ name }}")},
+                  {"properties", MapNode({{"line", Scalar("{{ _line }}")}})}});
+}
+
+TEST(RuleMap, ALatin1LineMapsLikeTheSameLineWithReplacementCharacters) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  const std::pair<const char*, std::string> cases[] = {
+      {"name=(?P<name>.*)", "Jos" + fffd},           // RE2
+      {"(?P<name>.*)$", "name=Jos" + fffd},          // RE2
+      {"^name=(?P<name>.*)$", "Jos" + fffd},         // the one-pass matcher stops at 0xE9, then RE2
+      {R"(^(?P<name>[a-z]+)=Jos)", "name"},          // the one-pass matcher alone
+  };
+  ASSERT_TRUE(OnePassMatcher::TryCompile(std::get<0>(cases[2])));
+  ASSERT_TRUE(OnePassMatcher::TryCompile(std::get<0>(cases[3])));
+  for (const auto& [regex, name] : cases) {
+    Config c = Base();
+    c.rules.push_back(Rule("r", "app", regex, NameAndLine()));
+    const auto latin1 = MapLines(c, 0, {"name=Jos\xE9"});
+    const auto replaced = MapLines(c, 0, {"name=Jos" + fffd});
+    ASSERT_EQ(latin1.size(), 1u) << regex;
+    EXPECT_EQ(latin1, replaced) << regex;
+    EXPECT_EQ(latin1[0], R"({"event":"Seen","properties":{"line":"name=Jos)" + fffd +
+                             R"("},"type":"track","userId":")" + name + R"("})")
+        << regex;
+  }
+}
+
+TEST(RuleMap, ConditionsAndFiltersOnTheLineSeeItRepaired) {
+  // The one-pass matcher decides this regex on the ASCII prefix alone; `_line` must still be repaired.
+  const char* regex = R"(^(?P<name>[a-z]+)=)";
+  ASSERT_TRUE(OnePassMatcher::TryCompile(regex));
+  Config c = Base();
+  RuleConfig rule = Rule("r", "app", regex,
+                         MapNode({{"type", Scalar("track")},
+                                  {"event", Scalar("Seen")},
+                                  {"userId", Scalar("{{ name }}")},
+                                  {"properties", MapNode({{"h", Scalar("{{ _line | sha256 }}")}})}}));
+  rule.when = {Condition{"_line", Condition::Kind::kRegex, "Jos.$", {}, true, {}}};
+  c.rules.push_back(rule);
+  const auto latin1 = MapLines(c, 0, {"name=Jos\xE9"});
+  ASSERT_EQ(latin1.size(), 1u);
+  EXPECT_EQ(latin1, MapLines(c, 0, {"name=Jos\xEF\xBF\xBD"}));
+  // printf 'name=Jos\xef\xbf\xbd' | sha256sum
+  EXPECT_NE(latin1[0].find("f8cc3d20bd82bf8d5563c8547494292a809baed05ebd1fd97bed51d26b2486d1"), std::string::npos) << latin1[0];
+}
+
+TEST(RuleMap, AStrayByteIsOneReplacementCharacterThatClassesMatch) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", R"(^(?P<name>\S+) paid$)", NameAndLine()));
+  const auto events = MapLines(c, 0, {"jo\xFF" "e paid", "\xFF paid"});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_NE(events[0].find(R"("userId":"jo)" "\xEF\xBF\xBD" R"(e")"), std::string::npos) << events[0];
+  EXPECT_NE(events[1].find(R"("userId":")" "\xEF\xBF\xBD" R"(")"), std::string::npos) << events[1];
+}
+
+TEST(RuleMap, ATruncatedSequenceAtLineEndIsOneReplacementCharacter) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "name=(?P<name>.*)$", NameAndLine()));
+  // Two bytes of a three-byte sequence (U+20AC is E2 82 AC) are one maximal subpart.
+  const auto events = MapLines(c, 0, {"name=caf\xC3", "name=\xE2\x82"});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_NE(events[0].find(R"("userId":"caf)" "\xEF\xBF\xBD" R"(")"), std::string::npos) << events[0];
+  EXPECT_NE(events[1].find(R"("userId":")" "\xEF\xBF\xBD" R"(")"), std::string::npos) << events[1];
+}
+
+TEST(RuleMap, LinesTheOnePassMatcherDecidesUnrepairedMapAsIfRepaired) {
+  // Such a line is not even scanned for invalid UTF-8 (the valid-line path
+  // stays as fast as it was); the answer must be the one on the repaired line.
+  const char* regexes[] = {R"(^(?P<user>[a-z]+) paid)", R"(^(?P<user>[a-z]+) paid$)",
+                           R"(^(?P<user>\S+) paid (?P<amount>[0-9.]+))", R"(^(?P<user>[^ ]*) (?P<what>.*)$)"};
+  const std::string lines[] = {"joe paid \xFF", "joe paid\xFF",   "jo\xE9 paid 12.5", "joe paid 12.5\xC3",
+                               "\xFF",          "joe \xE2\x82 paid", "joe paid 1\xF0\x9F\x98\x80"};
+  for (const char* regex : regexes) {
+    ASSERT_TRUE(OnePassMatcher::TryCompile(regex)) << regex;
+    Config c = Base();
+    c.rules.push_back(Rule("r", "app", regex, Track()));
+    for (const std::string& line : lines) {
+      std::string repaired;
+      json::RepairUtf8(line, repaired);
+      RuleStats raw_stats, repaired_stats;
+      EXPECT_EQ(MapLines(c, 0, {line}, nullptr, &raw_stats), MapLines(c, 0, {repaired}, nullptr, &repaired_stats))
+          << regex << " on " << line;
+      EXPECT_EQ(raw_stats.unmatched, repaired_stats.unmatched) << regex << " on " << line;
+    }
+  }
+}
+
+TEST(RuleMap, AValidLineIsMatchedAsItIs) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "name=(?P<name>.*)$", NameAndLine()));
+  const std::string line = "name=Jos\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBD";
+  const auto events = MapLines(c, 0, {line});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0], R"({"event":"Seen","properties":{"line":")" + line + R"("},"type":"track","userId":")" +
+                           line.substr(5) + R"("})");
+}
+
+TEST(RuleMap, RepairingALineAllocatesNothingOnceWarm) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", R"(^(?P<user>\S+) INFO (?P<what>[a-z]+)$)", Track()));
+  auto rules = RuleSet::Compile(c);
+  Collect sink;
+  const std::vector<std::string> lines = {"jo\xFF WARN x", "Jos\xE9 INFO x y", std::string(300, '\xE9')};
+  auto map_all = [&] {
+    for (const auto& line : lines) {
+      LineContext ctx;
+      ctx.line = line;
+      rules->Map(ctx, sink);
+    }
+  };
+  map_all();
+  g_news = 0;
+  g_count_news = true;
+  for (int i = 0; i < 100; ++i) map_all();
+  g_count_news = false;
+  EXPECT_EQ(g_news.load(), 0);
+  EXPECT_TRUE(sink.events.empty());
+  EXPECT_EQ(rules->stats().unmatched[0], 101u * 3);
 }
 
 }  // namespace
