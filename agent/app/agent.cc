@@ -1,5 +1,6 @@
 #include "app/agent.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -63,6 +64,13 @@ bool Agent::OpenState() {
 
 int Agent::Run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // Descriptors: the soft limit (often 1,024) up to the hard one; each source
+  // keeps to its max_open_files below it.
+  struct rlimit files;
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   if (!options_.dry_run && !OpenState()) return exit_status_;
 
   uv_loop_init(&loop_);

@@ -92,6 +92,7 @@ struct SourceConfig {
   Duration rotate_wait{5'000};
   Duration idle_flush{5'000};         // a partial last line is sent after this long without growth
   Duration close_idle_after{300'000};
+  uint64_t max_open_files = 512;      // the source's descriptor budget
   Duration poll_interval{1'000};      // the stat pass that backs up inotify
 
   // type: unix

@@ -679,6 +679,12 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
              "A file that has not grown for this long is closed; it is reopened when it grows.")
           .For(Only::kFile)
           .Range(1, kNoMax),
+      Int<S>("max_open_files", AT(S, max_open_files), "512",
+             "At most this many of the source's files are held open: past it, the files idle longest are closed "
+             "(and reopened at their position when they grow). The soft descriptor limit is raised to the hard one "
+             "at start.")
+          .For(Only::kFile)
+          .Range(4, 1 << 20),
       Dur<S>("poll_interval", AT(S, poll_interval), "1s",
              "The period of the stat pass that backs up inotify (and catches what it misses).")
           .For(Only::kFile)

@@ -35,6 +35,7 @@ struct FileSource::File {
   LineFramer framer;       // holds the incomplete line: the bytes just before pos
   int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush, rotate_wait and close_idle_after are ages
   struct timespec mtime {};    // at the last stat pass: a change means the fingerprint is checked again
+  int64_t checked_ms = 0;      // MonotonicMillis() of the last fingerprint check before a read
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
   uv_fs_event_t watch;
@@ -121,7 +122,10 @@ void FileSource::Start() {
   started_ = true;
   StatPass(/*initial=*/true);
   RecoverRotated();
-  known_.clear();  // files gone for good: their entries are dropped
+  // Known files not opened yet (over max_open_files) keep their positions;
+  // the next pass drops the entries of files gone for good.
+  dormant_.merge(known_);
+  known_.clear();
   const uint64_t every = std::max<int64_t>(config_.poll_interval.count(), 10);
   uv_timer_start(&stat_timer_, OnTimer, every, every);
 }
@@ -131,6 +135,9 @@ void FileSource::Pause() { paused_ = true; }
 void FileSource::Resume() {
   if (!paused_) return;
   paused_ = false;
+  // Anything may have happened to the files meanwhile: each checks its first
+  // bytes before its next read.
+  EachFile([](File* f) { f->checked_ms = 0; });
   SchedulePump();
 }
 
@@ -208,10 +215,37 @@ void FileSource::StatPass(bool initial) {
       if (st.st_nlink == 0 || idle >= config_.rotate_wait.count()) CloseFile(f);
     } else if (idle >= config_.close_idle_after.count()) {
       Log(LogLevel::kDebug, "source {}: {} idle for {} ms: closed until it grows", config_.name, f->path, idle);
-      dormant_.push_back(Remember(f));
-      CloseFile(f);
+      Sleep(f);
     }
   });
+  KeepToBudget(0);
+}
+
+void FileSource::Sleep(File* f) {
+  dormant_[{f->dev, f->ino}] = Remember(f);
+  CloseFile(f);
+}
+
+// Past max_open_files (with room for `wanted` more), the files idle longest
+// are closed: 10,000 matched files with 100 active must not hold 10,000
+// descriptors (curl needs some).
+void FileSource::KeepToBudget(size_t wanted) {
+  const size_t budget = static_cast<size_t>(config_.max_open_files);
+  wanted = std::min(wanted, budget / 2);  // the busiest half stays open
+  if (files_.size() + retired_.size() + wanted <= budget) return;
+  std::vector<File*> idle;
+  for (auto& [path, f] : files_) {
+    if (!f->dirty && !f->framer.holds_partial()) idle.push_back(f);
+  }
+  const size_t excess = files_.size() + retired_.size() + wanted - budget;
+  const size_t n = std::min(excess, idle.size());
+  std::partial_sort(idle.begin(), idle.begin() + static_cast<ptrdiff_t>(n), idle.end(),
+                    [](const File* a, const File* b) { return a->last_growth_ms < b->last_growth_ms; });
+  for (size_t i = 0; i < n; ++i) Sleep(idle[i]);
+  if (wanted == 0 && n < excess && log_throttle_.Due("budget")) {
+    Log(LogLevel::kWarn, "source {}: {} files are busy, more than max_open_files ({}); some stay open past it",
+        config_.name, files_.size() + retired_.size(), budget);
+  }
 }
 
 void FileSource::Discover(bool initial) {
@@ -244,24 +278,36 @@ void FileSource::Discover(bool initial) {
     }
     MoveTo(same, path);
   }
-  std::vector<CheckpointEntry> still_dormant;
+  std::set<FileKey> seen;  // the dormant files still in the glob
+  std::vector<std::string> to_open;
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || FindOpen(st.st_dev, st.st_ino)) continue;
     // A file closed for idleness opens again when its size moves.
-    auto dormant = FindEntry(dormant_, st.st_dev, st.st_ino);
-    if (dormant != dormant_.end() && static_cast<uint64_t>(st.st_size) == dormant->offset) {
-      still_dormant.push_back(*dormant);
+    auto dormant = dormant_.find({st.st_dev, st.st_ino});
+    if (dormant != dormant_.end()) seen.insert(dormant->first);
+    if (dormant != dormant_.end() && static_cast<uint64_t>(st.st_size) == dormant->second.offset) continue;
+    to_open.push_back(path);
+  }
+  // Dormant files no longer in the glob are gone for good.
+  std::erase_if(dormant_, [&](const auto& item) { return !seen.count(item.first); });
+  // Over the descriptor budget, idle files make room; what still does not
+  // fit waits for a later pass (a file present at start under start_at: end
+  // is remembered at its end now).
+  KeepToBudget(to_open.size());
+  for (const auto& path : to_open) {
+    if (files_.size() + retired_.size() >= config_.max_open_files) {
+      if (initial && config_.start_at == StartAt::kEnd) {
+        if (File* f = Open(path, /*at_end=*/true)) Sleep(f);
+      }
       continue;
     }
     // start_at applies to files present at start; files that appear later
     // are new, and all of them is news.
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
-    if (f && f->pos == 0) Log(LogLevel::kInfo, "source {}: reading {} from its start", config_.name, path);
+    if (f && f->pos == 0) Log(LogLevel::kDebug, "source {}: reading {} from its start", config_.name, path);
   }
-  // Dormant files no longer in the glob are gone for good.
-  dormant_.swap(still_dormant);
 }
 
 void FileSource::MoveTo(File* f, const std::string& path) {
@@ -277,13 +323,8 @@ void FileSource::MoveTo(File* f, const std::string& path) {
 }
 
 FileSource::File* FileSource::FindOpen(dev_t dev, ino_t ino) const {
-  for (const auto& [path, f] : files_) {
-    if (f->dev == dev && f->ino == ino) return f;
-  }
-  for (File* f : retired_) {
-    if (f->dev == dev && f->ino == ino) return f;
-  }
-  return nullptr;
+  auto it = open_.find({dev, ino});
+  return it == open_.end() ? nullptr : it->second;
 }
 
 FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
@@ -318,27 +359,28 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   f->dev = st.st_dev;
   f->ino = st.st_ino;
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  std::vector<CheckpointEntry>* from = &known_;
-  auto known = FindEntry(known_, st.st_dev, st.st_ino);
+  std::map<FileKey, CheckpointEntry>* from = &known_;
+  auto known = known_.find({st.st_dev, st.st_ino});
   if (known == known_.end()) {
     from = &dormant_;
-    known = FindEntry(dormant_, st.st_dev, st.st_ino);
+    known = dormant_.find({st.st_dev, st.st_ino});
   }
   Generation copied;
   if (known != from->end()) {
+    const CheckpointEntry& entry = known->second;
     uint64_t fingerprint = 0;
     uint32_t got = 0;
-    const bool same = FingerprintFile(fd, known->fingerprint_len, &fingerprint, &got) &&
-                      got == known->fingerprint_len && fingerprint == known->fingerprint && size >= known->offset;
+    const bool same = FingerprintFile(fd, entry.fingerprint_len, &fingerprint, &got) &&
+                      got == entry.fingerprint_len && fingerprint == entry.fingerprint && size >= entry.offset;
     if (same) {
-      f->id = known->file_id;
-      f->pos = known->offset;
+      f->id = entry.file_id;
+      f->pos = entry.offset;
       if (from == &known_) {
         Log(LogLevel::kInfo, "source {}: {} resumes at offset {} (of {})", config_.name, path, f->pos, size);
       }
     } else {
       // Truncated, rewritten, or a recycled inode: new content, new messageIds.
-      f->id = NextGeneration(known->file_id);
+      f->id = NextGeneration(entry.file_id);
       f->pos = 0;
       Log(LogLevel::kInfo, "source {}: {} changed while it was not open; reading it from the start", config_.name,
           path);
@@ -369,6 +411,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
         uv_strerror(rc), config_.poll_interval.count());
   }
   files_[path] = f;
+  open_[{f->dev, f->ino}] = f;
   ++stats_.files_opened;
   if (static_cast<uint64_t>(st.st_size) > f->pos) MarkDirty(f);
   return f;
@@ -392,6 +435,7 @@ void FileSource::CloseFile(File* f) {
   // (During Pump() a dirty file may be in pumping_files_ instead: it skips closed ones.)
   if (auto it = std::find(dirty_.begin(), dirty_.end(), f); it != dirty_.end()) dirty_.erase(it);
   f->dirty = false;
+  if (auto it = open_.find({f->dev, f->ino}); it != open_.end() && it->second == f) open_.erase(it);
   ::close(f->fd);
   f->fd = -1;
   uv_close(reinterpret_cast<uv_handle_t*>(&f->watch), OnFileClosed);
@@ -409,7 +453,7 @@ void FileSource::OnFsEvent(uv_fs_event_t* h, const char*, int events, int status
 }
 
 // Renames come in bursts (logrotate, a deploy moving many files): one stat
-// pass a little later sees them all, instead of one full pass per event.
+// pass at the next loop turn sees them all, instead of one full pass per event.
 void FileSource::ScheduleRescan() {
   if (rescan_armed_ || closing_) return;
   rescan_armed_ = true;
@@ -464,6 +508,14 @@ void FileSource::Pump() {
 }
 
 bool FileSource::ReadChunk(File* f) {
+  // Truncated and written again past our offset between two looks (while
+  // paused, say): only the first bytes tell. Checked at most every
+  // kFingerprintCheckMs per file, so that a busy file's reads stay cheap.
+  const int64_t now = MonotonicMillis();
+  if (f->checked_ms == 0 || now - f->checked_ms >= kFingerprintCheckMs) {
+    f->checked_ms = now;
+    CheckFingerprint(f);
+  }
   char* at = f->framer.ReadBuffer(scratch_, kReadChunk);
   const ssize_t n = pread(f->fd, at, kReadChunk, static_cast<off_t>(f->pos));
   if (n < 0) {
@@ -606,38 +658,41 @@ void FileSource::FlushIdle(File* f, int64_t now_ms) {
   f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
 }
 
+void FileSource::SetCheckpoints(const std::vector<CheckpointEntry>& known) {
+  for (const CheckpointEntry& e : known) known_[{e.dev, e.ino}] = e;
+}
+
+// Checkpointed files that are not at their path any more may have been
+// renamed beside it (logrotate's app.log -> app.log.1): each directory is
+// listed once, and such a file is read to its end.
 void FileSource::RecoverRotated() {
-  for (size_t i = 0; i < known_.size();) {
-    const CheckpointEntry entry = known_[i];
-    const std::string dir = std::filesystem::path(entry.path).parent_path().string();
-    std::string found;
+  std::map<std::string, std::vector<FileKey>> moved;  // by the directory they were in
+  for (const auto& [key, entry] : known_) {
+    struct stat st;
+    if (::stat(entry.path.c_str(), &st) == 0 && FileKey(st.st_dev, st.st_ino) == key) continue;  // waits its turn
+    moved[std::filesystem::path(entry.path).parent_path().string()].push_back(key);
+  }
+  for (const auto& [dir, keys] : moved) {
+    std::map<FileKey, std::string> here;
     std::error_code ec;
     for (const auto& item : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
       struct stat st;
-      if (::stat(item.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-          static_cast<uint64_t>(st.st_dev) == entry.dev && static_cast<uint64_t>(st.st_ino) == entry.ino) {
-        found = item.path().string();
-        break;
-      }
+      if (::stat(item.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) here[{st.st_dev, st.st_ino}] = item.path();
     }
-    if (found.empty() || files_.count(found)) {
-      ++i;
-      continue;
-    }
-    Log(LogLevel::kInfo, "source {}: {} was renamed to {} while tailtrack was stopped; reading it to its end",
-        config_.name, entry.path, found);
-    File* f = Open(found, /*at_end=*/false);  // takes its entry from known_
-    if (f != nullptr) {
-      Retire(f);
-    } else {
-      ++i;
+    for (const FileKey& key : keys) {
+      auto found = here.find(key);
+      auto entry = known_.find(key);
+      if (found == here.end() || entry == known_.end() || files_.count(found->second)) continue;
+      Log(LogLevel::kInfo, "source {}: {} was renamed to {} while tailtrack was stopped; reading it to its end",
+          config_.name, entry->second.path, found->second);
+      if (File* f = Open(found->second, /*at_end=*/false)) Retire(f);  // takes its entry from known_
     }
   }
 }
 
 void FileSource::Positions(std::vector<CheckpointEntry>* out) {
   EachFile([&](File* f) { out->push_back(Remember(f)); });
-  out->insert(out->end(), dormant_.begin(), dormant_.end());
+  for (const auto& [key, entry] : dormant_) out->push_back(entry);
 }
 
 CheckpointEntry FileSource::Remember(const File* f) const {
@@ -652,13 +707,6 @@ CheckpointEntry FileSource::Remember(const File* f) const {
   e.offset = f->pos - f->framer.held_bytes();
   e.updated_ms = WallClockMillis();
   return e;
-}
-
-std::vector<CheckpointEntry>::iterator FileSource::FindEntry(std::vector<CheckpointEntry>& entries, dev_t dev,
-                                                              ino_t ino) {
-  return std::find_if(entries.begin(), entries.end(), [&](const CheckpointEntry& e) {
-    return e.dev == static_cast<uint64_t>(dev) && e.ino == static_cast<uint64_t>(ino);
-  });
 }
 
 LineContext FileSource::Context(const File* f) const {

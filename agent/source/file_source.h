@@ -39,6 +39,7 @@
 
 #include "checkpoint/checkpoint_file.h"
 #include "config/config.h"
+#include "core/log.h"
 #include "source/line_sink.h"
 
 namespace tailtrack {
@@ -84,7 +85,7 @@ class FileSource {
   FileSource& operator=(const FileSource&) = delete;
 
   // The positions the last run left for this source. Before Start().
-  void SetCheckpoints(std::vector<CheckpointEntry> known) { known_ = std::move(known); }
+  void SetCheckpoints(const std::vector<CheckpointEntry>& known);
 
   // Globs, opens what it finds (at its checkpoint, or `start_at`) and starts watching.
   void Start();
@@ -123,7 +124,10 @@ class FileSource {
     uint64_t offset = 0;  // the end of the last complete line read from it
   };
   static constexpr size_t kRecentGenerations = 32;
-  static constexpr uint64_t kRescanDelayMs = 20;
+  static constexpr int64_t kFingerprintCheckMs = 250;
+  // 0: the pass runs at the start of the next loop turn, after every event
+  // of this turn's batch and before any read, so a burst costs one pass.
+  static constexpr uint64_t kRescanDelayMs = 0;
 
   File* Open(const std::string& path, bool at_end);
   // Known files renamed out of the glob while the agent was stopped.
@@ -136,7 +140,8 @@ class FileSource {
   bool CopyOf(int fd, uint64_t size, Generation* out);
   bool Matches(const std::string& path) const;  // by the globs and excludes
   CheckpointEntry Remember(const File* f) const;
-  static std::vector<CheckpointEntry>::iterator FindEntry(std::vector<CheckpointEntry>& entries, dev_t dev, ino_t ino);
+  void Sleep(File* f);  // closes an idle file, remembering its position (dormant_)
+  void KeepToBudget(size_t wanted);
   void ScheduleRescan();
   static void OnRescan(uv_timer_t* t);
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
@@ -178,12 +183,15 @@ class FileSource {
 
   std::map<std::string, File*> files_;  // by path: the file now at that path
   std::vector<File*> retired_;          // replaced or deleted, being read to their end
+  std::map<std::pair<uint64_t, uint64_t>, File*> open_;  // every open file by device and inode
   std::vector<File*> dirty_;            // files that may have unread bytes (File::dirty), in marking order
   std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
-  std::vector<CheckpointEntry> known_;    // the last run's positions not yet taken up
-  std::vector<CheckpointEntry> dormant_;  // files closed after close_idle_after, opened again when they grow
+  using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
+  std::map<FileKey, CheckpointEntry> known_;    // the last run's positions not yet taken up
+  std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
   std::vector<Generation> recent_;        // generations just rewritten, newest last
   std::set<std::string> compressed_;      // compressed files skipped (said once)
+  LogThrottle log_throttle_;
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   FileSourceStats stats_;

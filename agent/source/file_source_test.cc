@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -255,8 +256,10 @@ TEST_F(FileSourceTest, APathReplacedByAFifoDoesNotBlockTheLoop) {
   done = true;
   guard.join();
   EXPECT_FALSE(blocked);
-  AppendFile(dir_ / "app.log.1", "b\n");  // the old file was read to its end and closed
-  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 1; }, std::chrono::milliseconds(200)));
+  // The old file is still read (rotate_wait): the app may write into it until it reopens its log.
+  AppendFile(dir_ / "app.log.1", "b\n");
+  ASSERT_TRUE(WaitLines(2));
+  EXPECT_EQ(lines_.seen[1].line, "b");
 }
 
 TEST_F(FileSourceTest, LinesAcrossReadChunkBoundariesArriveWholeAndOnce) {
@@ -323,6 +326,175 @@ TEST_F(FileSourceTest, APathReplacedByAnotherWatchedFileIsNotReadTwice) {
   EXPECT_EQ(texts, (std::vector<std::string>{"a1", "b1", "b2", "b3"}));
   EXPECT_EQ(lines_.seen.back().path, dir_ / "a.log");
   EXPECT_EQ(lines_.seen.back().offset, 6u);
+}
+
+// Numbered lines of about 60 bytes each, so that a few of them pass fingerprint_bytes (1 KiB).
+std::string Numbered(int from, int to) {
+  std::string out;
+  for (int i = from; i < to; ++i) out += "line " + std::to_string(i) + " " + std::string(50, 'x') + "\n";
+  return out;
+}
+
+TEST_F(FileSourceTest, ATruncatedFileIsANewGenerationWhoseLinesNeverReuseAnId) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\ntwo\n");
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(2));
+  WriteFile(path, "uno\n");  // truncated and written again: "uno" sits at offset 0 like "one"
+  ASSERT_TRUE(WaitLines(3));
+  EXPECT_EQ(lines_.seen[2].line, "uno");
+  EXPECT_EQ(lines_.seen[2].offset, 0u);
+  EXPECT_NE(lines_.seen[2].file_id, lines_.seen[0].file_id);
+}
+
+TEST_F(FileSourceTest, ARewriteThatGrewPastTheOldOffsetIsSeenByTheFingerprint) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  source_->Pause();
+  // Truncated and regrown past the old offset before the agent looks.
+  WriteFile(path, Numbered(100, 140));
+  source_->Resume();
+  ASSERT_TRUE(WaitLines(60));
+  EXPECT_EQ(lines_.seen[20].line.substr(0, 9), "line 100 ");
+  EXPECT_EQ(lines_.seen[20].offset, 0u);
+  EXPECT_NE(lines_.seen[20].file_id, lines_.seen[0].file_id);
+}
+
+TEST_F(FileSourceTest, CopytruncateWhileBehindReadsTheRestFromTheCopyUnderTheOriginalIds) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};  // the copy (app.log.1) is not in the glob
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  source_->Pause();
+  AppendFile(path, Numbered(20, 30));  // not read yet
+  std::filesystem::copy_file(path, dir_ / "app.log.1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  AppendFile(path, "after\n");
+  source_->Resume();
+  ASSERT_TRUE(WaitLines(31));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 31; }, std::chrono::milliseconds(300)));
+  std::vector<std::string> from_copy;
+  for (const auto& l : lines_.seen) {
+    if (l.path == dir_ / "app.log.1") {
+      from_copy.push_back(l.line.substr(0, 7));
+      EXPECT_EQ(l.file_id, lines_.seen[0].file_id);  // the original's generation goes on
+    }
+  }
+  EXPECT_EQ(from_copy.size(), 10u);
+  EXPECT_EQ(from_copy.front(), "line 20");
+  const auto texts = lines_.texts();
+  EXPECT_EQ(std::count(texts.begin(), texts.end(), "after"), 1);
+}
+
+TEST_F(FileSourceTest, ACopyMatchedByTheGlobIsNotReadAgain) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {dir_ / "app.log*"};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  std::filesystem::copy_file(path, dir_ / "app.log.1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  AppendFile(path, "after\n");
+  ASSERT_TRUE(WaitLines(21));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 21; }, std::chrono::milliseconds(300)));
+  EXPECT_EQ(lines_.seen.back().line, "after");
+}
+
+TEST_F(FileSourceTest, AKnownFileResumesAtItsCheckpointWithItsIdentity) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  std::vector<CheckpointEntry> positions;
+  source_->Positions(&positions);
+  ASSERT_EQ(positions.size(), 1u);
+  positions[0].offset = lines_.seen[15].offset;  // as if lines 15.. were not settled
+  source_->Close();
+  testing::RunLoopToEnd(&loop_);
+  lines_.seen.clear();
+  AppendFile(path, Numbered(20, 22));  // written while stopped
+  config_.start_at = StartAt::kEnd;     // does not apply to a known file
+  source_ = std::make_unique<FileSource>(&loop_, config_, 3, lines_);
+  source_->SetCheckpoints(positions);
+  source_->Start();
+  ASSERT_TRUE(WaitLines(7));
+  EXPECT_EQ(lines_.seen[0].line.substr(0, 8), "line 15 ");
+  EXPECT_EQ(lines_.seen[0].file_id, positions[0].file_id);
+  EXPECT_EQ(lines_.seen[6].line.substr(0, 8), "line 21 ");
+}
+
+TEST_F(FileSourceTest, AFileRewrittenWhileStoppedIsReadFromItsStartUnderANewIdentity) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  std::vector<CheckpointEntry> positions;
+  source_->Positions(&positions);
+  source_->Close();
+  testing::RunLoopToEnd(&loop_);
+  lines_.seen.clear();
+  WriteFile(path, Numbered(100, 130));  // same inode, new content, longer than before
+  source_ = std::make_unique<FileSource>(&loop_, config_, 3, lines_);
+  source_->SetCheckpoints(positions);
+  source_->Start();
+  ASSERT_TRUE(WaitLines(30));
+  EXPECT_EQ(lines_.seen[0].line.substr(0, 9), "line 100 ");
+  EXPECT_NE(lines_.seen[0].file_id, positions[0].file_id);
+}
+
+TEST_F(FileSourceTest, AFileRenamedOutOfTheGlobWhileStoppedIsReadToItsEnd) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 5));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(5));
+  std::vector<CheckpointEntry> positions;
+  source_->Positions(&positions);
+  source_->Close();
+  testing::RunLoopToEnd(&loop_);
+  lines_.seen.clear();
+  AppendFile(path, Numbered(5, 8));  // written before the rotation, while stopped
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "new\n");
+  source_ = std::make_unique<FileSource>(&loop_, config_, 3, lines_);
+  source_->SetCheckpoints(positions);
+  source_->Start();
+  ASSERT_TRUE(WaitLines(4));
+  std::vector<std::string> texts;
+  for (const auto& l : lines_.seen) texts.push_back(l.line.substr(0, 7));
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"line 5 ", "line 6 ", "line 7 ", "new"}));
+}
+
+TEST_F(FileSourceTest, ACompressedRotationIsNeverReadAsText) {
+  WriteFile(dir_ / "app.log.2.gz", std::string("\x1f\x8b\x08\x00", 4) + "binary\nstuff\n");
+  WriteFile(dir_ / "app.log", "text\n");
+  config_.paths = {dir_ / "app.log*"};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 1; }, std::chrono::milliseconds(200)));
+  EXPECT_EQ(lines_.seen[0].line, "text");
+}
+
+TEST_F(FileSourceTest, PastMaxOpenFilesIdleFilesAreClosedAndReadOnWhenTheyGrow) {
+  config_.max_open_files = 4;
+  config_.paths = {dir_ / "*.log"};
+  for (int i = 0; i < 12; ++i) WriteFile(dir_ / ("f" + std::to_string(i) + ".log"), "first " + std::to_string(i) + "\n");
+  Start();
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() >= 12; }, std::chrono::seconds(10)));
+  EXPECT_LE(source_->file_count(), 4u);
+  AppendFile(dir_ / "f0.log", "second 0\n");
+  ASSERT_TRUE(WaitLines(13));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 13; }, std::chrono::milliseconds(300)));
+  EXPECT_EQ(lines_.seen.back().line, "second 0");
+  EXPECT_EQ(lines_.seen.back().offset, 8u);
 }
 
 TEST(FileIdentity, DependsOnTheBirthTimeWhenThereIsOne) {
