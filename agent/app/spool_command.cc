@@ -1,8 +1,9 @@
 // `tailtrack spool -c FILE [--verify]`: what waits on disk, for a person.
 //
 // Reads the segments and the dead-letter file and changes nothing: it takes
-// no state lock, so it may run beside the agent (which may delete a segment
-// while it is being read: that segment is then reported as unreadable).
+// no state lock, so it may run beside the agent: a segment the agent deletes
+// meanwhile is left out, and one it is writing may end in a torn record,
+// which is not damage.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -23,6 +23,7 @@ constexpr size_t kMaxDamageListed = 100;
 // What one reading of a whole segment file found.
 struct SegmentScan {
   std::string error;           // the file could not be opened
+  bool gone = false;           // ... because it no longer exists
   std::string header_problem;  // the header is bad: nothing after it was read
   uint64_t bytes = 0, records = 0, events = 0, damaged = 0;
   int64_t oldest_ms = 0;
@@ -36,6 +37,7 @@ SegmentScan ScanSegment(const std::string& path) {
   SegmentScan scan;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
+    scan.gone = errno == ENOENT;
     scan.error = std::strerror(errno);
     return scan;
   }
@@ -465,6 +467,7 @@ bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, 
     SpoolSegmentReport report;
     report.path = dir + "/" + name;
     const SegmentScan scan = ScanSegment(report.path);
+    if (scan.gone) continue;  // delivered and deleted by a running agent since the listing
     report.bytes = scan.bytes;
     if (!scan.error.empty()) {
       report.damaged = 1;
