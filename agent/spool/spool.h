@@ -65,15 +65,15 @@ class Spool {
   // directory and the errno text) only when the directory cannot be created
   // or listed.
   static std::unique_ptr<Spool> Open(const SpoolOptions& options, std::string* error);
-  ~Spool();
+  ~Spool();  // closes the files without syncing: call Sync() first
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
   enum class AppendResult { kOk, kFull };
   // Appends one sealed batch with its created_ms (as wall clock), ends,
   // sources, origins and body. When it would take the spool past max_bytes:
-  // drop_oldest deletes whole oldest segments first (never the one being
-  // written while it has room for others; handed-out records in them are
+  // drop_oldest deletes whole oldest segments first (the one being written
+  // only when it is the last one left; handed-out records in them are
   // forgotten, a later Ack for them is ignored), counting and logging
   // (throttled) what was dropped; block answers kFull. A batch that cannot fit
   // even in an empty spool, and any write error (ENOSPC, EIO, EDQUOT, EFBIG),
