@@ -2,8 +2,8 @@
 // delivery (memory, spool, sender) and the checkpoints.
 //
 //   FileSource, UnixSource --lines--> RuleSet::Map --events--> Batcher --batches--> Delivery --> Sender --> collector
-//        ^          ^                                                                  |   \
-//        |          +------------- pause/resume (backpressure) ------------------------+    Spool (disk)
+//        ^          ^                                                                  |  +--> Spool (disk)
+//        |          +------------- pause/resume (backpressure) ------------------------+
 //        +------------- settled origins --> checkpoints (state_dir/checkpoints) <------+
 //
 // Checkpoints: a sealed batch holds, for each file it has lines of, the

@@ -37,6 +37,7 @@ bool Delivery::ToSpool(std::unique_ptr<Batch>& batch) {
     return false;
   }
   ++stats_.spooled_batches;
+  ++unsynced_batches_;
   unsynced_.insert(unsynced_.end(), batch->origins.begin(), batch->origins.end());
   batch.reset();
   ScheduleSync();
@@ -54,19 +55,21 @@ void Delivery::SpoolMemory() {
   }
 }
 
-// Appends made in one loop turn share one sync: the fsync, not the write,
-// is what costs.
+// Appends made within kSyncDelayMs share one sync: the fdatasync, not the
+// write, is what costs (one per batch appends 15-40 MiB/s; one per 20 ms
+// several times that). Lines are settled only after it.
 void Delivery::ScheduleSync() {
   if (sync_armed_) return;
   sync_armed_ = true;
-  uv_timer_start(&sync_timer_, OnSyncTimer, 0, 0);
+  uv_timer_start(&sync_timer_, OnSyncTimer, kSyncDelayMs, 0);
 }
 
 void Delivery::OnSyncTimer(uv_timer_t* t) { static_cast<Delivery*>(t->data)->SyncNow(); }
 
 void Delivery::SyncNow() {
   sync_armed_ = false;
-  if (unsynced_.empty()) return;
+  if (unsynced_batches_ == 0) return;
+  unsynced_batches_ = 0;
   if (!spool_->Sync()) {
     // Not durable: the checkpoints stay behind these lines, which are read
     // again after a restart (duplicates with the same messageIds, no loss).

@@ -59,6 +59,8 @@ struct DeliveryStats {
 
 class Delivery : private SenderListener {
  public:
+  static constexpr uint64_t kSyncDelayMs = 20;
+
   // `sender` is made by the caller with this object as its listener (see
   // listener()). `spool` may be null. Both must outlive this object.
   Delivery(uv_loop_t* loop, size_t max_memory_batches, Spool* spool, DeliveryListener& listener);
@@ -113,6 +115,7 @@ class Delivery : private SenderListener {
   std::deque<std::unique_ptr<Batch>> memory_;    // new batches, not in the spool
   std::deque<std::unique_ptr<Batch>> replayed_;  // read back from the spool, failed once: sent again first
   std::vector<BatchOrigin> unsynced_;            // origins of batches appended since the last sync
+  size_t unsynced_batches_ = 0;
   uv_timer_t sync_timer_;
   bool sync_armed_ = false;
   bool draining_ = false;
