@@ -7,14 +7,17 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/commands.h"
 #include "config/loader.h"
 #include "core/clock.h"
+#include "decode/envelope.h"
 #include "event/canonical.h"
 #include "rules/rule_set.h"
+#include "source/line_sink.h"
 
 namespace tailtrack {
 namespace {
@@ -52,6 +55,30 @@ class CollectSink final : public EventSink {
   std::vector<std::string> invalid;
 };
 
+// Lines on their way to the rules: through the envelope decoder first for a
+// cri/docker source, as the agent does.
+class ToRules final : public LineSink {
+ public:
+  ToRules(const SourceConfig& source, RuleSet& rules, EventSink& sink) : rules_(rules), sink_(sink) {
+    if (source.format == Format::kCri || source.format == Format::kDocker) decoder.emplace(source);
+  }
+  void Raw(const LineContext& line) {
+    if (decoder) decoder->OnLine(line, *this);
+    else rules_.Map(line, sink_);
+  }
+  // The end of the input: a line still in pieces is mapped as it is.
+  void End(const LineContext& file) {
+    if (decoder) decoder->Flush(file, *this);
+  }
+  void OnLine(const LineContext& line) override { rules_.Map(line, sink_); }
+
+  std::optional<EnvelopeDecoder> decoder;
+
+ private:
+  RuleSet& rules_;
+  EventSink& sink_;
+};
+
 // The rules (by index) that apply to source `name`.
 std::vector<size_t> RulesOf(const Config& config, const std::string& name) {
   std::vector<size_t> rules;
@@ -62,6 +89,10 @@ std::vector<size_t> RulesOf(const Config& config, const std::string& name) {
     if (s.empty() || std::find(s.begin(), s.end(), name) != s.end()) rules.push_back(r);
   }
   return rules;
+}
+
+uint64_t Undecodable(const ToRules& to_rules) {
+  return to_rules.decoder ? to_rules.decoder->stats().undecodable : 0;
 }
 
 std::string Printable(std::string_view line) {
@@ -92,6 +123,7 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
   }
   const std::string path = is_stdin ? std::string("-") : options.input;
   PrintSink sink;
+  ToRules to_rules(config.sources[*source], rules, sink);
   LineContext ctx;
   ctx.source = static_cast<uint32_t>(*source);
   ctx.path = path;
@@ -115,15 +147,18 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
     ctx.offset = line_offset;
     ctx.read_time_ms = WallClockMillis();
     const uint64_t unmatched = rules.stats().unmatched[*source];
-    const uint64_t not_json = rules.stats().not_json[*source];
-    rules.Map(ctx, sink);
+    const uint64_t not_json = rules.stats().not_json[*source] + Undecodable(to_rules);
+    to_rules.Raw(ctx);
     if (rules.stats().unmatched[*source] != unmatched && unmatched_samples.size() < kSamplesPerSource) {
       unmatched_samples.emplace_back(lines, Printable(line));
     }
-    if (rules.stats().not_json[*source] != not_json && not_json_samples.size() < kSamplesPerSource) {
+    if (rules.stats().not_json[*source] + Undecodable(to_rules) != not_json &&
+        not_json_samples.size() < kSamplesPerSource) {
       not_json_samples.emplace_back(lines, Printable(line));
     }
   }
+  ctx.read_time_ms = WallClockMillis();
+  to_rules.End(ctx);
   std::free(buf);
   if (!is_stdin) std::fclose(in);
   std::fflush(stdout);
@@ -137,7 +172,13 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
                    static_cast<unsigned long long>(r < st.matched.size() ? st.matched[r] : 0));
     }
     std::fprintf(stderr, "  %-32s %12llu\n", "(no rule matched)", static_cast<unsigned long long>(st.unmatched[*source]));
-    std::fprintf(stderr, "  %-32s %12llu\n", "(not JSON / not decodable)", static_cast<unsigned long long>(st.not_json[*source]));
+    std::fprintf(stderr, "  %-32s %12llu\n", "(not JSON / not decodable)",
+                 static_cast<unsigned long long>(st.not_json[*source] + Undecodable(to_rules)));
+    if (to_rules.decoder) {
+      const EnvelopeDecoder::Stats& ds = to_rules.decoder->stats();
+      std::fprintf(stderr, "  %-32s %12llu\n", "records joined from pieces", static_cast<unsigned long long>(ds.joined));
+      std::fprintf(stderr, "  %-32s %12llu\n", "records over max_line_bytes", static_cast<unsigned long long>(ds.cut));
+    }
     std::fprintf(stderr, "  %-32s %12llu\n", "events", static_cast<unsigned long long>(st.events));
     std::fprintf(stderr, "  %-32s %12llu\n", "invalid events", static_cast<unsigned long long>(st.invalid));
     std::fprintf(stderr, "  %-32s %12llu\n", "timestamps not parsed", static_cast<unsigned long long>(st.timestamp_fallbacks));
@@ -167,6 +208,7 @@ int RunRuleTests(const Config& config, RuleSet& rules) {
     CollectSink sink;
     LineContext ctx;
     ctx.source = static_cast<uint32_t>(*config.FindSource(test.source));  // the loader checked it exists
+    ToRules to_rules(config.sources[ctx.source], rules, sink);
     ctx.path = "test";
     ctx.file_id = Fnv1a64(name) | 1;
     uint64_t offset = 0;
@@ -175,8 +217,9 @@ int RunRuleTests(const Config& config, RuleSet& rules) {
       ctx.offset = offset;
       ctx.read_time_ms = WallClockMillis();
       offset += line.size() + 1;
-      rules.Map(ctx, sink);
+      to_rules.Raw(ctx);
     }
+    to_rules.End(ctx);
     std::vector<std::string> problems;
     const size_t n = std::max(test.expect.size(), sink.events.size());
     for (size_t i = 0; i < n; ++i) {

@@ -153,7 +153,6 @@ class RuleSetImpl final : public RuleSet {
   bool line_unchecked_ = false;  // scope.line is text not yet checked to be valid UTF-8
   std::string reason_;
   simdjson::dom::parser parser_;
-  simdjson::dom::parser envelope_parser_;
   simdjson::dom::parser aux_parser_;
   TimestampParser event_time_;  // format: event timestamps
 };
@@ -216,9 +215,14 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
     }
   }
   const SourceConfig* text_source = nullptr;
+  bool envelope_source = false;  // _stream and _time are built-ins (elsewhere, `_time` may be a JSON field)
   for (uint32_t s : applies) {
     if (IsTextual(config.sources[s]) && !text_source) text_source = &config.sources[s];
+    const Format f = config.sources[s].format;
+    envelope_source = envelope_source || f == Format::kCri || f == Format::kDocker;
   }
+  const std::string_view builtins =
+      envelope_source ? "_line, _source, _path, _offset, _host, _stream, _time" : "_line, _source, _path, _offset, _host";
 
   std::vector<std::string> capture_names;
   std::map<std::string, int> named;
@@ -246,21 +250,29 @@ void RuleSetImpl::CompileRule(const Config& config, size_t index) {
     else if (name == "_path") v.kind = VarRef::kPath;
     else if (name == "_offset") v.kind = VarRef::kOffset;
     else if (name == "_host") v.kind = VarRef::kHost;
+    else if (name == "_stream" && envelope_source) v.kind = VarRef::kStream;
+    else if (name == "_time" && envelope_source) v.kind = VarRef::kRuntimeTime;
     else if (auto it = named.find(name); it != named.end()) v.kind = VarRef::kCapture, v.capture = it->second;
     else {
       if (text_source) {
+        if (name == "_stream" || name == "_time") {
+          throw ConfigError(file, mark,
+                            fmt::format("variable \"{}\" is set for cri and docker sources only, and rule {} applies "
+                                        "to none",
+                                        name, quoted));
+        }
         std::string known;
         for (const auto& n : capture_names) known += (known.empty() ? "" : ", ") + n;
         if (rc.regex.empty()) {
           throw ConfigError(file, mark,
                             fmt::format("variable \"{}\" is not defined: rule {} has no regex, and its source \"{}\" "
-                                        "is text (built-ins: _line, _source, _path, _offset, _host)",
-                                        name, quoted, text_source->name));
+                                        "is text (built-ins: {})",
+                                        name, quoted, text_source->name, builtins));
         }
         throw ConfigError(file, mark,
                           fmt::format("variable \"{}\" is not a named capture of the regex of rule {} (captures: {}; "
-                                      "built-ins: _line, _source, _path, _offset, _host)",
-                                      name, quoted, known.empty() ? "none" : known));
+                                      "built-ins: {})",
+                                      name, quoted, known.empty() ? "none" : known, builtins));
       }
       v.kind = VarRef::kJsonPath;
       size_t start = 0;
@@ -420,35 +432,15 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
 
   Format format = src.format;
   if (format == Format::kCri || format == Format::kDocker) {
-    // The envelope: the payload becomes the line the rules see.
-    std::string_view inner;
-    if (format == Format::kCri) {
-      // TIME STREAM P|F MESSAGE
-      size_t p = 0;
-      for (int field = 0; field < 3; ++field) {
-        p = scope.line.find(' ', p);
-        if (p == std::string_view::npos) break;
-        ++p;
-      }
-      if (p == std::string_view::npos) {
-        ++stats_.not_json[line.source];
-        return;
-      }
-      inner = scope.line.substr(p);
-    } else {
-      simdjson::dom::element env;
-      std::string_view log;
-      if (!ParseJson(scope.line, envelope_parser_, &env) || !env.is_object() ||
-          env["log"].get_string().get(log) != simdjson::SUCCESS) {
-        ++stats_.not_json[line.source];
-        return;
-      }
-      if (!log.empty() && log.back() == '\n') log.remove_suffix(1);
-      if (!log.empty() && log.back() == '\r') log.remove_suffix(1);
-      inner = log;
+    // EnvelopeDecoder has taken the envelope off (and joined the pieces of a
+    // split line): the line is the container's message. A raw envelope cannot
+    // be read here.
+    if (!line.decoded) {
+      ++stats_.not_json[line.source];
+      return;
     }
-    if (inner.empty()) return;
-    scope.line = inner;
+    scope.stream = line.stream;
+    scope.runtime_time = line.runtime_time;
     format = src.inner == InnerFormat::kJson ? Format::kJson : Format::kText;
   }
   line_unchecked_ = format == Format::kText;  // JSON is repaired as it is parsed

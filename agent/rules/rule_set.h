@@ -23,6 +23,12 @@ struct LineContext {
   uint64_t offset = 0;      // byte offset of the line's first byte in its file
   uint64_t file_id = 0;     // stable identity of the file (device, inode, fingerprint); 0 if not a file
   int64_t read_time_ms = 0; // when the line was read: the timestamp of last resort
+  // Set by EnvelopeDecoder (decode/envelope.h) for cri/docker sources: `line`
+  // is the container's message, joined from its partial records, and `offset`
+  // the offset of its first record. Map() takes no other line of such a source.
+  bool decoded = false;
+  std::string_view stream;        // "stdout" or "stderr"; empty when the record names none (`_stream`)
+  std::string_view runtime_time;  // the runtime's timestamp, RFC 3339 as written (`_time`)
 };
 
 // Receives what Map() makes.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "decode/envelope.h"
 #include "event/canonical.h"
 #include "event/json_writer.h"
 #include "rules/matcher.h"
@@ -339,6 +340,15 @@ TEST(RuleMap, JsonLinesWithInvalidUtf8AreRepairedNotRefused) {
   c.rules.push_back(Rule("d", "dk", "", Track()));
   auto rules = RuleSet::Compile(c);
   Collect sink;
+  // On dk, lines pass the envelope decoder first, as in the agent.
+  struct ToRules : LineSink {
+    RuleSet* rules;
+    Collect* sink;
+    void OnLine(const LineContext& l) override { rules->Map(l, *sink); }
+  } to_rules;
+  to_rules.rules = rules.get();
+  to_rules.sink = &sink;
+  EnvelopeDecoder decoder(c.sources[3]);
   LineContext ctx;
   const std::string lines[] = {
       "{\"user\":\"j\xFF\"}",                                      // json
@@ -349,7 +359,8 @@ TEST(RuleMap, JsonLinesWithInvalidUtf8AreRepairedNotRefused) {
     for (const auto& line : lines) {
       ctx.source = source;
       ctx.line = line;
-      rules->Map(ctx, sink);
+      if (source == 3) decoder.OnLine(ctx, to_rules);
+      else rules->Map(ctx, sink);
     }
   }
   ASSERT_EQ(sink.events.size(), 2u);  // the json line on js, the docker line on dk
@@ -362,7 +373,7 @@ TEST(RuleMap, JsonLinesWithInvalidUtf8AreRepairedNotRefused) {
   // On js, the docker line is an object without "user": made, but invalid.
   EXPECT_EQ(sink.invalid.size(), 1u);
   EXPECT_EQ(rules->stats().not_json[1], 1u);  // "\xFF not json"
-  EXPECT_EQ(rules->stats().not_json[3], 2u);  // a json line without "log", and "\xFF not json"
+  EXPECT_EQ(decoder.stats().undecodable, 2u);  // a json line without "log", and "\xFF not json"
 }
 
 TEST(RuleMap, NonJsonLinesOfJsonSourcesAreCounted) {

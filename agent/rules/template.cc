@@ -241,6 +241,12 @@ Value Lookup(const VarRef& var, const Scope& scope, std::string& offset_buf) {
     case VarRef::kSource: v.kind = Value::kText, v.text = scope.source_name; return v;
     case VarRef::kPath: v.kind = Value::kText, v.text = scope.path; return v;
     case VarRef::kHost: v.kind = Value::kText, v.text = scope.host; return v;
+    case VarRef::kStream:
+      if (!scope.stream.empty()) v.kind = Value::kText, v.text = scope.stream;
+      return v;
+    case VarRef::kRuntimeTime:
+      if (!scope.runtime_time.empty()) v.kind = Value::kText, v.text = scope.runtime_time;
+      return v;
     case VarRef::kOffset: {
       char buf[24];
       auto r = std::to_chars(buf, buf + sizeof buf, scope.offset);

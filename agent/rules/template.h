@@ -26,7 +26,7 @@ namespace tailtrack {
 
 // Where a variable's value comes from.
 struct VarRef {
-  enum Kind : uint8_t { kCapture, kLine, kSource, kPath, kOffset, kHost, kJsonPath };
+  enum Kind : uint8_t { kCapture, kLine, kSource, kPath, kOffset, kHost, kStream, kRuntimeTime, kJsonPath };
   Kind kind = kJsonPath;
   int capture = 0;                // kCapture: RE2 group number
   std::vector<std::string> path;  // kJsonPath: dotted path, split
@@ -40,6 +40,8 @@ struct Scope {
   std::string_view path;
   uint64_t offset = 0;
   std::string_view host;
+  std::string_view stream;        // cri/docker: "stdout" or "stderr"; empty (missing) otherwise
+  std::string_view runtime_time;  // cri/docker: the runtime's timestamp; empty (missing) otherwise
   const std::string_view* captures = nullptr;  // data() == nullptr: the group did not take part
   int ncaptures = 0;
   bool has_json = false;
