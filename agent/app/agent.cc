@@ -89,6 +89,13 @@ int Agent::Run() {
   const size_t max_memory =
       std::max<size_t>(8, kMaxPendingFactor * static_cast<size_t>(std::max(1, config_.collector.max_in_flight)));
   batcher_ = std::make_unique<Batcher>(config_.batch, static_cast<BatchListener&>(*this));
+  decoders_.resize(config_.sources.size());
+  for (size_t i = 0; i < config_.sources.size(); ++i) {
+    const Format format = config_.sources[i].format;
+    if (format == Format::kCri || format == Format::kDocker) {
+      decoders_[i] = std::make_unique<EnvelopeDecoder>(config_.sources[i]);
+    }
+  }
   if (!options_.dry_run) {
     delivery_ = std::make_unique<Delivery>(&loop_, max_memory, spool_.get(), static_cast<DeliveryListener&>(*this));
     dead_letter_ = std::make_unique<DeadLetter>(DeadLetterPath(config_), config_.dead_letter.max_bytes);
@@ -174,6 +181,18 @@ bool Agent::StartSockets() {
 
 void Agent::OnLine(const LineContext& line) {
   ++stats_.lines;
+  if (EnvelopeDecoder* decoder = decoders_[line.source].get()) {
+    decoder->OnLine(line, mapper_);
+  } else {
+    MapLine(line);
+  }
+}
+
+void Agent::OnFileQuiet(const LineContext& file) {
+  if (EnvelopeDecoder* decoder = decoders_[file.source].get()) decoder->Flush(file, mapper_);
+}
+
+void Agent::MapLine(const LineContext& line) {
   rules_->Map(line, *batcher_);
   if (batcher_->has_open_batch() && !flush_armed_) ArmFlushTimer();
 }
@@ -278,6 +297,9 @@ void Agent::WriteCheckpoints() {
     const uint32_t source = static_cast<uint32_t>(index.value_or(0));
     if (auto held = holds_.find({source, e.file_id}); held != holds_.end() && !held->second.empty()) {
       e.offset = std::min(e.offset, held->second.begin()->first);
+    }
+    if (const EnvelopeDecoder* decoder = decoders_[source].get()) {
+      if (const auto held = decoder->HeldFrom(e.file_id)) e.offset = std::min(e.offset, *held);
     }
     if (open != nullptr) {
       for (const BatchOrigin& o : open->origins) {

@@ -38,6 +38,7 @@
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
+#include "decode/envelope.h"
 #include "core/log.h"
 #include "rules/rule_set.h"
 #include "send/delivery.h"
@@ -88,6 +89,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
 
  private:
   void OnLine(const LineContext& line) override;
+  void OnFileQuiet(const LineContext& file) override;
+  void MapLine(const LineContext& line);  // rules, then the batcher
   void OnBatch(std::unique_ptr<Batch> batch) override;
   void OnDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) override;
   void OnSettled(const std::vector<BatchOrigin>& origins) override;
@@ -125,6 +128,16 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   uv_timer_t drain_timer_;
   uv_timer_t finish_timer_;
   uv_timer_t checkpoint_timer_;
+
+  // Container envelopes, between sources and rules: one decoder per cri or
+  // docker source (by source index; null for the others).
+  struct Mapper : LineSink {
+    Agent* agent;
+    explicit Mapper(Agent* a) : agent(a) {}
+    void OnLine(const LineContext& line) override { agent->MapLine(line); }
+  };
+  Mapper mapper_{this};
+  std::vector<std::unique_ptr<EnvelopeDecoder>> decoders_;
 
   std::vector<std::unique_ptr<FileSource>> sources_;
   std::vector<std::unique_ptr<UnixSource>> sockets_;

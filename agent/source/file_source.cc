@@ -21,7 +21,15 @@ namespace tailtrack {
 
 struct FileSource::File {
   File(FileSource* o, std::string p, const SourceConfig& c)
-      : owner(o), path(std::move(p)), framer(c.max_line_bytes, c.on_long_line) {}
+      : owner(o), path(std::move(p)), framer(RawLineLimit(c), c.on_long_line) {}
+
+  // Container envelopes wrap a line the runtime split (16 KiB pieces, JSON
+  // escaped by docker): the raw limit leaves room for them; the joined line
+  // is held to max_line_bytes by the envelope decoder.
+  static uint64_t RawLineLimit(const SourceConfig& c) {
+    const bool envelope = c.format == Format::kCri || c.format == Format::kDocker;
+    return envelope ? c.max_line_bytes + (128 << 10) : c.max_line_bytes;
+  }
 
   FileSource* owner;
   std::string path;
@@ -38,6 +46,7 @@ struct FileSource::File {
   int64_t checked_ms = 0;      // MonotonicMillis() of the last fingerprint check before a read
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
+  bool quiet = false;      // OnFileQuiet was called since the file last grew
   uv_fs_event_t watch;
 };
 
@@ -425,6 +434,9 @@ void FileSource::Retire(File* f) {
 }
 
 void FileSource::CloseFile(File* f) {
+  // At the source's own Close (a drain) nothing is passed on early: what is
+  // held is not checkpointed and is read again at the next start.
+  if (!closing_ && !f->quiet) sink_.OnFileQuiet(Context(f));
   if (f->retired) {
     retired_.erase(std::find(retired_.begin(), retired_.end(), f));
   } else {
@@ -533,6 +545,7 @@ bool FileSource::ReadChunk(File* f) {
   const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
   f->last_growth_ms = MonotonicMillis();
+  f->quiet = false;
   stats_.bytes += static_cast<uint64_t>(n);
   LineContext ctx = Context(f);
   f->framer.Framed(scratch_, static_cast<size_t>(n), next, [&](std::string_view line, uint64_t offset) {
@@ -576,6 +589,7 @@ void FileSource::CheckFingerprint(File* f) {
 void FileSource::Rewritten(File* f) {
   ++stats_.truncations;
   const Generation old{f->fingerprint, f->fingerprint_len, f->id, f->pos - f->framer.held_bytes()};
+  sink_.OnFileQuiet(Context(f));  // the old generation's last word
   if (old.fingerprint_len == config_.fingerprint_bytes) {
     if (recent_.size() >= kRecentGenerations) recent_.erase(recent_.begin());
     recent_.push_back(old);
@@ -651,11 +665,15 @@ bool FileSource::Matches(const std::string& path) const {
 
 void FileSource::FlushIdle(File* f, int64_t now_ms) {
   // A dirty file may hold the rest of the line, unread: it is not idle.
-  if (!f->framer.holds_partial() || f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) {
-    return;
-  }
+  if (f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
   LineContext ctx = Context(f);
-  f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
+  if (f->framer.holds_partial()) {
+    f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
+  }
+  if (!f->quiet) {
+    f->quiet = true;
+    sink_.OnFileQuiet(ctx);
+  }
 }
 
 void FileSource::SetCheckpoints(const std::vector<CheckpointEntry>& known) {

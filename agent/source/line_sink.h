@@ -11,6 +11,11 @@ class LineSink {
  public:
   virtual ~LineSink() = default;
   virtual void OnLine(const LineContext& line) = 0;
+  // File `file.file_id` (its source and path in `file`) gives nothing more
+  // for now: idle for idle_flush, closed while the source runs, or rewritten
+  // (a new generation follows under a new id). What a later stage holds of
+  // it (a container line still in pieces) may be passed on.
+  virtual void OnFileQuiet(const LineContext& file) { (void)file; }
 };
 
 }  // namespace tailtrack
