@@ -230,17 +230,25 @@ void Agent::OnBatch(std::unique_ptr<Batch> batch) {
     if (o.file_id != 0) ++holds_[{o.source, o.file_id}][o.first_offset];
   }
   delivery_->Submit(std::move(batch));
-  if (!paused_ && delivery_->full()) {
-    Log(LogLevel::kDebug, "{} batches waiting in memory: reading paused", delivery_->waiting_in_memory());
-    PauseSources(true);
-  }
+  UpdatePause();
 }
 
-void Agent::PauseSources(bool pause) {
-  paused_ = pause;
-  if (pause) paused_since_ms_ = MonotonicMillis();
-  for (auto& s : sources_) pause ? s->Pause() : s->Resume();
-  for (auto& s : sockets_) pause ? s->Pause() : s->Resume();
+// Files pause when memory is full (they are the buffer); sockets only when
+// the spool refuses too, and not for long (see OnCheckpointTimer).
+void Agent::UpdatePause() {
+  const bool files = !draining_ && (paused_ ? !delivery_->low() : delivery_->full());
+  const bool sockets = !draining_ && (sockets_paused_ ? !delivery_->low() : delivery_->blocked());
+  if (files != paused_) {
+    paused_ = files;
+    Log(LogLevel::kDebug, "{} batches waiting in memory: reading files {}", delivery_->waiting_in_memory(),
+        files ? "paused" : "resumed");
+    for (auto& s : sources_) files ? s->Pause() : s->Resume();
+  }
+  if (sockets != sockets_paused_) {
+    sockets_paused_ = sockets;
+    if (sockets) sockets_paused_since_ms_ = MonotonicMillis();
+    for (auto& s : sockets_) sockets ? s->Pause() : s->Resume();
+  }
 }
 
 void Agent::OnDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) {
@@ -279,7 +287,7 @@ void Agent::OnEventRefused(const Batch& batch, size_t index, long status, std::s
 }
 
 void Agent::OnProgress() {
-  if (paused_ && !draining_ && !delivery_->full()) PauseSources(false);
+  UpdatePause();
   // Not from inside the sender's callback: Finish() closes the sender.
   if (draining_ && delivery_->drained()) uv_timer_start(&finish_timer_, OnFinishTimer, 0, 0);
 }
@@ -333,7 +341,7 @@ void Agent::OnCheckpointTimer(uv_timer_t* t) {
   self->WriteCheckpoints();
   // Files are the buffer while reading is paused; sockets have none worth
   // the name, and their writers must not block forever.
-  if (self->paused_ && MonotonicMillis() - self->paused_since_ms_ >= kShedSocketsAfterMs) {
+  if (self->sockets_paused_ && MonotonicMillis() - self->sockets_paused_since_ms_ >= kShedSocketsAfterMs) {
     for (auto& s : self->sockets_) s->Shed();
   }
 }

@@ -12,9 +12,10 @@
 // (delivered, refused, or synced to the spool) or still open in the batcher.
 // They are written every kCheckpointIntervalMs and at the end of a drain.
 //
-// Backpressure: when memory holds its share of batches (the collector is
-// failing and the spool refuses more, or there is no spool), every source
-// stops reading; files are the buffer.
+// Backpressure: when memory holds its share of batches, file sources stop
+// reading (files are the buffer); when it holds twice that (the spool
+// refuses more, or there is none), sockets too, for at most
+// kShedSocketsAfterMs before their lines are dropped and counted.
 //
 // Drain: the first SIGTERM/SIGINT stops reading (incomplete last lines are
 // not sent), seals the open batch, and waits for what is in memory and in
@@ -102,7 +103,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void Finish();     // closes everything; the loop then ends
   void CloseAll();
   bool StartSockets();
-  void PauseSources(bool pause);
+  void UpdatePause();  // backpressure: pause or resume sources as the delivery says
   void ArmFlushTimer();
   void WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source);
   void WriteCheckpoints();
@@ -153,8 +154,9 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   // Batches not settled yet, per file: (source, file_id) -> first offset -> how many.
   std::map<std::pair<uint32_t, uint64_t>, std::map<uint64_t, uint32_t>> holds_;
 
-  bool paused_ = false;
-  int64_t paused_since_ms_ = 0;  // MonotonicMillis()
+  bool paused_ = false;          // file sources
+  bool sockets_paused_ = false;
+  int64_t sockets_paused_since_ms_ = 0;  // MonotonicMillis()
   int exit_status_ = 0;
   bool flush_armed_ = false;
   bool draining_ = false;

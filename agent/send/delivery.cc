@@ -1,5 +1,7 @@
 #include "send/delivery.h"
 
+#include <algorithm>
+
 #include "spool/spool.h"
 
 namespace tailtrack {
@@ -12,12 +14,18 @@ Delivery::Delivery(uv_loop_t* loop, size_t max_memory_batches, Spool* spool, Del
 
 Delivery::~Delivery() = default;
 
-bool Delivery::ShouldSpool() const {
-  return spool_ != nullptr && (!sender_->healthy() || spool_->has_unread() || memory_.size() >= max_memory_);
+// While the collector is healthy, lines of files wait in their files (the
+// owner pauses file sources when memory is full): spooling them would copy
+// one file into another. Lines of sockets have no file to wait in.
+bool Delivery::ShouldSpool(const Batch& batch) const {
+  if (spool_ == nullptr) return false;
+  if (!sender_->healthy()) return true;
+  if (memory_.size() < max_memory_) return false;
+  return std::any_of(batch.origins.begin(), batch.origins.end(), [](const BatchOrigin& o) { return o.file_id == 0; });
 }
 
 void Delivery::Submit(std::unique_ptr<Batch> batch) {
-  if (ShouldSpool()) {
+  if (ShouldSpool(*batch)) {
     if (!sender_->healthy()) SpoolMemory();  // older first
     if (ToSpool(batch)) {
       Pump();
@@ -49,7 +57,7 @@ void Delivery::SpoolMemory() {
     if (!ToSpool(memory_.front())) return;
     memory_.pop_front();
   }
-  if (was_full_ && !full()) {
+  if (was_full_ && low()) {
     was_full_ = false;
     listener_.OnProgress();
   }
@@ -89,13 +97,17 @@ void Delivery::Pump() {
   pumping_ = true;
   while (sender_->Ready()) {
     std::unique_ptr<Batch> next;
+    const bool replay = spool_ != nullptr && !draining_ && spool_->has_unread();
+    // New batches and the spool's take turns: the replay goes on while new
+    // lines keep being read.
+    replay_turn_ = !replay_turn_;
     if (!replayed_.empty()) {
       next = std::move(replayed_.front());
       replayed_.pop_front();
-    } else if (!memory_.empty()) {
+    } else if (!memory_.empty() && !(replay && replay_turn_)) {
       next = std::move(memory_.front());
       memory_.pop_front();
-    } else if (spool_ != nullptr && !draining_ && spool_->has_unread()) {
+    } else if (replay) {
       SpoolRef ref;
       next = spool_->Next(&ref);
       if (!next) continue;  // damaged records were skipped; has_unread() says if more remain
@@ -108,7 +120,7 @@ void Delivery::Pump() {
     sender_->Send(std::move(next));
   }
   pumping_ = false;
-  if (was_full_ && !full()) {
+  if (was_full_ && low()) {
     was_full_ = false;
     listener_.OnProgress();
   }

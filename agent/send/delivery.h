@@ -1,14 +1,14 @@
 // Where a sealed batch waits until the collector has it: in memory, in the
 // disk spool, or in flight in the sender. The policy (spec section 6):
 //
-//   - while the collector is healthy and the spool holds nothing unread,
-//     batches wait in memory and go straight out: they never touch the disk;
-//   - while the collector fails (any state but healthy), when more batches
-//     wait than memory allows, or while the spool still holds unread
-//     batches (so that the oldest go first), new batches are appended to the
-//     spool, and the ones waiting in memory follow them there;
-//   - the sender takes from memory first, then replays the spool oldest
-//     first, one batch at a time, as its slots allow;
+//   - while the collector is healthy, batches wait in memory and go straight
+//     out: they never touch the disk. When memory is full the owner pauses
+//     its file sources (files are the buffer); a batch holding socket lines,
+//     which have no file to wait in, goes to the spool;
+//   - while the collector fails (any state but healthy), new batches are
+//     appended to the spool, and the ones waiting in memory follow them;
+//   - the sender takes new batches and the spool's in turn, the spool's
+//     oldest first, one batch at a time, as its slots allow;
 //   - at the end of a drain, everything still in memory or in flight goes to
 //     the spool.
 //
@@ -76,8 +76,13 @@ class Delivery : private SenderListener {
   // A new sealed batch.
   void Submit(std::unique_ptr<Batch> batch);
 
-  // Memory holds as many batches as it may: the owner pauses its sources.
+  // Memory holds as many batches as it may: the owner pauses its file sources.
   bool full() const { return memory_.size() >= max_memory_; }
+  // Memory is at most half full: paused sources may resume (the gap keeps
+  // them from pausing and resuming at every batch).
+  bool low() const { return memory_.size() <= max_memory_ / 2; }
+  // Memory holds twice that (the spool refuses): the owner pauses every source.
+  bool blocked() const { return memory_.size() >= 2 * max_memory_; }
   // Nothing new is replayed from the spool; what is in memory and in flight goes on.
   void BeginDrain();
   // Nothing waits in memory and nothing is in flight (the spool may hold more).
@@ -96,7 +101,7 @@ class Delivery : private SenderListener {
   void OnReturned(std::unique_ptr<Batch> batch) override;
   void OnReady() override;
 
-  bool ShouldSpool() const;
+  bool ShouldSpool(const Batch& batch) const;
   // Appends to the spool and schedules the sync that settles it. False
   // (the batch is still the caller's) when the spool refuses it.
   bool ToSpool(std::unique_ptr<Batch>& batch);
@@ -121,6 +126,7 @@ class Delivery : private SenderListener {
   bool draining_ = false;
   bool pumping_ = false;
   bool was_full_ = false;
+  bool replay_turn_ = false;  // whose turn it is when memory and the spool both have batches
   LogThrottle log_throttle_;
   DeliveryStats stats_;
 };
