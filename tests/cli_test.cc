@@ -52,3 +52,27 @@ TEST(Cli, AConfigFileThatDoesNotExistIsAConfigErrorExit78) {
 
 }  // namespace
 }  // namespace tailtrack::testing
+
+namespace tailtrack::testing {
+namespace {
+
+TEST(CliEncoding, AWindows1252LogMapsToUtf8Text) {
+  TempDir dir;
+  const std::string config = dir / "enc.yaml";
+  WriteFile(config,
+            "collector: {url: \"http://127.0.0.1:1\", write_key: k}\n"
+            "sources:\n"
+            "  - {name: legacy, type: file, paths: [/nonexistent.log], encoding: windows-1252}\n"
+            "rules:\n"
+            "  - name: line\n"
+            "    regex: '^(?P<msg>.*)$'\n"
+            "    event: {type: track, event: Line, anonymousId: a, properties: {msg: \"{{ msg }}\"}}\n");
+  Child c({TAILTRACK_BINARY, "test", "-c", config, "--source", "legacy",
+           std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/logs/edge-cases/fluent-bit_tail_generic_enc_win1252.log"});
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_NE(c.out().find("\"msg\":\"Cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e\""), std::string::npos) << c.out();
+  EXPECT_NE(c.out().find("\"msg\":\"Pi\xC3\xB1" "ata\""), std::string::npos) << c.out();
+}
+
+}  // namespace
+}  // namespace tailtrack::testing

@@ -90,7 +90,9 @@ int Agent::Run() {
       std::max<size_t>(8, kMaxPendingFactor * static_cast<size_t>(std::max(1, config_.collector.max_in_flight)));
   batcher_ = std::make_unique<Batcher>(config_.batch, static_cast<BatchListener&>(*this));
   decoders_.resize(config_.sources.size());
+  transcoders_.resize(config_.sources.size());
   for (size_t i = 0; i < config_.sources.size(); ++i) {
+    transcoders_[i] = LineTranscoder::For(config_.sources[i].encoding);
     const Format format = config_.sources[i].format;
     if (format == Format::kCri || format == Format::kDocker) {
       decoders_[i] = std::make_unique<EnvelopeDecoder>(config_.sources[i]);
@@ -179,8 +181,10 @@ bool Agent::StartSockets() {
   return true;
 }
 
-void Agent::OnLine(const LineContext& line) {
+void Agent::OnLine(const LineContext& raw) {
   ++stats_.lines;
+  LineContext line = raw;
+  if (LineTranscoder* transcoder = transcoders_[line.source].get()) line.line = transcoder->ToUtf8(raw.line);
   if (EnvelopeDecoder* decoder = decoders_[line.source].get()) {
     decoder->OnLine(line, mapper_);
   } else {

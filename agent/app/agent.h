@@ -39,6 +39,7 @@
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
+#include "decode/encoding.h"
 #include "decode/envelope.h"
 #include "core/log.h"
 #include "rules/rule_set.h"
@@ -139,6 +140,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   };
   Mapper mapper_{this};
   std::vector<std::unique_ptr<EnvelopeDecoder>> decoders_;
+  std::vector<std::unique_ptr<LineTranscoder>> transcoders_;  // latin1 / windows-1252 sources
 
   std::vector<std::unique_ptr<FileSource>> sources_;
   std::vector<std::unique_ptr<UnixSource>> sockets_;

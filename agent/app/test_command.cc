@@ -14,6 +14,7 @@
 #include "app/commands.h"
 #include "config/loader.h"
 #include "core/clock.h"
+#include "decode/encoding.h"
 #include "decode/envelope.h"
 #include "event/canonical.h"
 #include "rules/rule_set.h"
@@ -59,10 +60,13 @@ class CollectSink final : public EventSink {
 // cri/docker source, as the agent does.
 class ToRules final : public LineSink {
  public:
-  ToRules(const SourceConfig& source, RuleSet& rules, EventSink& sink) : rules_(rules), sink_(sink) {
+  ToRules(const SourceConfig& source, RuleSet& rules, EventSink& sink)
+      : rules_(rules), sink_(sink), transcoder_(LineTranscoder::For(source.encoding)) {
     if (source.format == Format::kCri || source.format == Format::kDocker) decoder.emplace(source);
   }
-  void Raw(const LineContext& line) {
+  void Raw(const LineContext& raw) {
+    LineContext line = raw;
+    if (transcoder_) line.line = transcoder_->ToUtf8(raw.line);
     if (decoder) decoder->OnLine(line, *this);
     else rules_.Map(line, sink_);
   }
@@ -77,6 +81,7 @@ class ToRules final : public LineSink {
  private:
   RuleSet& rules_;
   EventSink& sink_;
+  std::unique_ptr<LineTranscoder> transcoder_;
 };
 
 // The rules (by index) that apply to source `name`.

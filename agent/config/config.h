@@ -26,6 +26,8 @@ enum class Format { kText, kJson, kEvent, kCri, kDocker };
 // The payload inside a cri/docker envelope.
 enum class InnerFormat { kText, kJson };
 enum class StartAt { kBeginning, kEnd };
+// The encoding of a file source's bytes (transcoded to UTF-8 line by line).
+enum class Encoding { kUtf8, kLatin1, kWindows1252 };
 enum class LongLine { kTruncate, kSkip };
 enum class SocketProtocol { kStream, kDatagram };
 
@@ -88,6 +90,7 @@ struct SourceConfig {
   std::vector<std::string> paths;    // globs
   std::vector<std::string> exclude;  // globs matched against the full path and the file name
   StartAt start_at = StartAt::kBeginning;
+  Encoding encoding = Encoding::kUtf8;
   uint64_t fingerprint_bytes = 1024;
   Duration rotate_wait{5'000};
   Duration idle_flush{5'000};         // a partial last line is sent after this long without growth

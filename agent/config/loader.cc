@@ -661,6 +661,13 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
               "For `cri` and `docker`: how the message inside the envelope is read.")
           .For(Only::kFile),
       List<S>("paths", AT(S, paths), "Globs of the files to tail.").For(Only::kFile).Required(),
+      Enum<S>("encoding", AT(S, encoding),
+              std::vector<std::pair<std::string, Encoding>>{
+                  {"utf-8", Encoding::kUtf8}, {"latin1", Encoding::kLatin1}, {"windows-1252", Encoding::kWindows1252}},
+              "utf-8",
+              "The files' encoding; `latin1` and `windows-1252` lines are transcoded to UTF-8 before the rules "
+              "(bytes that are not valid UTF-8 in a `utf-8` file are matched as U+FFFD).")
+          .For(Only::kFile),
       List<S>("exclude", AT(S, exclude), "Globs of files not to tail, matched against the full path and the file name.")
           .For(Only::kFile),
       Enum<S>("start_at", AT(S, start_at), std::vector<std::pair<std::string, StartAt>>{{"beginning", StartAt::kBeginning}, {"end", StartAt::kEnd}},

@@ -1,0 +1,39 @@
+// Files written in a legacy single-byte encoding (`encoding: latin1` or
+// `windows-1252` on a source): each line is transcoded to UTF-8 before the
+// envelope decoder and the rules, so that "José" written as 4 bytes in
+// Latin-1 arrives as "José".
+//
+// Lines are framed on the file's own bytes ('\n' is the same byte in these
+// encodings), so offsets, checkpoints and messageIds stay byte offsets in the
+// file. The byte -> UTF-8 table is built once with glibc's iconv; a byte the
+// encoding leaves undefined (0x81 in windows-1252, say) becomes U+FFFD.
+// UTF-16 is not offered: its newline is two bytes and framing would have to
+// know it.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace tailtrack {
+
+class LineTranscoder {
+ public:
+  // Null for Encoding::kUtf8 (nothing to do).
+  static std::unique_ptr<LineTranscoder> For(Encoding encoding);
+
+  // The line in UTF-8: a view of `line` itself when it is ASCII, else of a
+  // buffer owned here, valid until the next call.
+  std::string_view ToUtf8(std::string_view line);
+
+ private:
+  explicit LineTranscoder(Encoding encoding);
+
+  std::array<std::string, 256> utf8_;  // each byte's UTF-8
+  std::string out_;
+};
+
+}  // namespace tailtrack
