@@ -261,7 +261,18 @@ void FileSource::Discover(bool initial) {
   std::set<std::string> found;
   for (const auto& pattern : config_.paths) {
     glob_t g{};
-    const int rc = glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g);
+    // A directory on the way that cannot be read hides its files: said once.
+    static thread_local FileSource* self;
+    self = this;
+    const int rc = glob(pattern.c_str(), GLOB_NOSORT,
+                        [](const char* dir, int err) {
+                          if (self->said_.insert("dir " + std::string(dir)).second) {
+                            Log(LogLevel::kWarn, "source {}: cannot read directory {}: {}", self->config_.name, dir,
+                                std::strerror(err));
+                          }
+                          return 0;
+                        },
+                        &g);
     if (rc == 0) {
       for (size_t i = 0; i < g.gl_pathc; ++i) found.insert(g.gl_pathv[i]);
     }
@@ -292,7 +303,16 @@ void FileSource::Discover(bool initial) {
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || FindOpen(st.st_dev, st.st_ino)) continue;
+    if (::stat(path.c_str(), &st) != 0 || FindOpen(st.st_dev, st.st_ino)) continue;
+    if (!S_ISREG(st.st_mode)) {
+      // A directory the glob matches is simply not a log; a fifo, socket or
+      // device is a mistake worth one line.
+      if (!S_ISDIR(st.st_mode) && said_.insert("special " + path).second) {
+        Log(LogLevel::kWarn, "source {}: {} is a {}, not a regular file: skipped", config_.name, path,
+            S_ISFIFO(st.st_mode) ? "fifo" : S_ISSOCK(st.st_mode) ? "socket" : "device");
+      }
+      continue;
+    }
     // A file closed for idleness opens again when its size moves.
     auto dormant = dormant_.find({st.st_dev, st.st_ino});
     if (dormant != dormant_.end()) seen.insert(dormant->first);

@@ -191,6 +191,7 @@ class FileSource {
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
   std::vector<Generation> recent_;        // generations just rewritten, newest last
   std::set<std::string> compressed_;      // compressed files skipped (said once)
+  std::set<std::string> said_;            // other warnings given once: unreadable directories, fifos
   LogThrottle log_throttle_;
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files

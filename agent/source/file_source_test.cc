@@ -607,3 +607,22 @@ TEST_F(FileSourceTest, AMatchThatCannotBeOpenedIsWarnedAboutOnceUntilItComesBack
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST_F(FileSourceTest, AFifoTheGlobMatchesIsSaidOnceAndSkipped) {
+  ASSERT_EQ(::mkfifo((dir_ / "pipe.log").c_str(), 0600), 0);
+  WriteFile(dir_ / "app.log", "one\n");
+  config_.paths = {dir_ / "*.log"};
+  StderrCapture err;
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  // Later passes find it again and say nothing more.
+  WriteFile(dir_ / "later.log", "two\n");
+  ASSERT_TRUE(WaitLines(2));
+  EXPECT_EQ(Count(err.text(), (dir_ / "pipe.log") + " is a fifo, not a regular file: skipped"), 1u) << err.text();
+}
+
+}  // namespace
+}  // namespace tailtrack
