@@ -319,8 +319,22 @@ void FileSource::Discover(bool initial) {
     if (dormant != dormant_.end() && static_cast<uint64_t>(st.st_size) == dormant->second.offset) continue;
     to_open.push_back(path);
   }
-  // Dormant files no longer in the glob are gone for good.
-  std::erase_if(dormant_, [&](const auto& item) { return !seen.count(item.first); });
+  // Dormant files no longer in the glob are gone for good once they have
+  // been missed for a while: a file being renamed between the glob and its
+  // stat is missed by a pass, and must not be read again from 0 when it is
+  // found under its new name.
+  const int64_t now = MonotonicMillis();
+  const int64_t forget_after = std::max<int64_t>(kForgetAfterMs, 3 * config_.poll_interval.count());
+  std::erase_if(dormant_, [&](const auto& item) {
+    if (seen.count(item.first)) {
+      dormant_misses_.erase(item.first);
+      return false;
+    }
+    const int64_t since = dormant_misses_.try_emplace(item.first, now).first->second;
+    if (now - since < forget_after) return false;
+    dormant_misses_.erase(item.first);
+    return true;
+  });
   // Over the descriptor budget, idle files make room; what still does not
   // fit waits for a later pass (a file present at start under start_at: end
   // is remembered at its end now).

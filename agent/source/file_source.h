@@ -125,6 +125,7 @@ class FileSource {
   };
   static constexpr size_t kRecentGenerations = 32;
   static constexpr int64_t kFingerprintCheckMs = 250;
+  static constexpr int64_t kForgetAfterMs = 2'000;
   // 0: the pass runs at the start of the next loop turn, after every event
   // of this turn's batch and before any read, so a burst costs one pass.
   static constexpr uint64_t kRescanDelayMs = 0;
@@ -189,6 +190,7 @@ class FileSource {
   using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
   std::map<FileKey, CheckpointEntry> known_;    // the last run's positions not yet taken up
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
+  std::map<FileKey, int64_t> dormant_misses_;   // since when (MonotonicMillis) a dormant file has not been found
   std::vector<Generation> recent_;        // generations just rewritten, newest last
   std::set<std::string> compressed_;      // compressed files skipped (said once)
   std::set<std::string> said_;            // other warnings given once: unreadable directories, fifos
