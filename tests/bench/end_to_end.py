@@ -39,6 +39,8 @@ batch:
   max_bytes: 500KiB
   flush_interval: 1s
 state_dir: {state}
+spool:
+  max_bytes: 8GiB  # the outage run must not drop: it measures the spool, not its limit
 sources:
   - name: shop
     type: file
