@@ -1,10 +1,13 @@
 // `tailtrack spool -c FILE [--verify]`: what waits on disk, for a person.
 //
-// Reads the segments and the dead-letter file and changes nothing: it takes
-// no state lock, so it may run beside the agent: a segment the agent deletes
-// meanwhile is left out, and one it is writing may end in a torn record,
-// which is not damage.
+// Reads the segments and the dead-letter file and changes nothing: it does
+// not hold the state lock, so it may run beside the agent: a segment the
+// agent deletes meanwhile is left out. A segment without its seal is damage
+// (cut short, or its writer was killed), except the newest one while an agent
+// holds the state lock: that one is being written, and may end in a torn
+// record.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +72,21 @@ bool CountLines(const std::string& path, uint64_t* bytes, uint64_t* lines, std::
   return n == 0;
 }
 
+// Whether a process holds {state_dir}/lock (checkpoint/state_lock.h), tried
+// with a shared lock that is let go at once. A missing or unreadable lock
+// file is no agent; the file is not created. (An agent starting in the few
+// microseconds the shared lock is held would find the state in use and stop.)
+bool AgentHoldsStateLock(const std::string& state_dir) {
+  const int fd = ::open((state_dir + "/lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int rc;
+  do rc = ::flock(fd, LOCK_SH | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  const bool held = rc != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // lets go of the shared lock, if it was taken
+  return held;
+}
+
 void PrintDeadLetters(const std::string& path) {
   for (const std::string& file : {path, path + ".1"}) {
     uint64_t bytes = 0, lines = 0;
@@ -98,7 +116,7 @@ int SpoolCommand(const SpoolCommandOptions& options) {
 
   std::vector<SpoolSegmentReport> reports;
   std::string error;
-  if (!InspectSpool(config.spool.dir, &reports, &error)) {
+  if (!InspectSpool(config.spool.dir, &reports, &error, AgentHoldsStateLock(config.state_dir))) {
     std::fprintf(stderr, "tailtrack: %s\n", error.c_str());
     return 1;
   }

@@ -1,6 +1,7 @@
 #include "spool/segment.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +36,8 @@ uint32_t GetFixed32(const char* p) {
   return uint32_t{u[0]} | (uint32_t{u[1]} << 8) | (uint32_t{u[2]} << 16) | (uint32_t{u[3]} << 24);
 }
 
+uint64_t GetFixed64(const char* p) { return uint64_t{GetFixed32(p)} | (uint64_t{GetFixed32(p + 4)} << 32); }
+
 // The end of the block that holds file offset `pos`.
 uint64_t BlockEnd(uint64_t pos) {
   return kSegmentHeaderSize + ((pos - kSegmentHeaderSize) / kBlockSize + 1) * kBlockSize;
@@ -42,6 +45,28 @@ uint64_t BlockEnd(uint64_t pos) {
 
 uint32_t FragmentCrc(uint8_t type, const char* data, size_t n) {
   return crc32c::Mask(crc32c::Extend(crc32c::Value(&type, 1), data, n));
+}
+
+// The fragment header at `header` checks against its data.
+bool CrcHolds(const char* header) {
+  const auto type = static_cast<uint8_t>(header[6]);
+  return crc32c::Unmask(GetFixed32(header)) ==
+         crc32c::Extend(crc32c::Value(&type, 1), header + kFragmentHeaderSize, GetFixed16(header + 4));
+}
+
+// A fragment header that the writer could have written at a position with
+// `left` bytes to the end of its block (at least kFragmentHeaderSize): a
+// known type, and a length that fits. FIRST and MIDDLE fill their block.
+bool Plausible(uint8_t type, uint16_t length, uint64_t left) {
+  const uint64_t room = left - kFragmentHeaderSize;
+  switch (static_cast<FragmentType>(type)) {
+    case FragmentType::kFull:
+    case FragmentType::kLast: return length <= room;
+    case FragmentType::kFirst:
+    case FragmentType::kMiddle: return length == room;
+    case FragmentType::kSeal: return length == kSealBytes - kFragmentHeaderSize && length <= room;
+  }
+  return false;
 }
 
 }  // namespace
@@ -122,6 +147,24 @@ uint64_t FramedSize(size_t record_bytes, uint64_t offset) {
   }
 }
 
+void FrameSeal(uint64_t records, uint64_t offset, std::string* out) {
+  const uint64_t left = BlockEnd(offset) - offset;
+  if (left < kSealBytes) out->append(left, '\0');
+  std::string count;
+  PutFixed32(&count, static_cast<uint32_t>(records));
+  PutFixed32(&count, static_cast<uint32_t>(records >> 32));
+  const auto t = static_cast<uint8_t>(FragmentType::kSeal);
+  PutFixed32(out, FragmentCrc(t, count.data(), count.size()));
+  PutFixed16(out, static_cast<uint16_t>(count.size()));
+  out->push_back(static_cast<char>(t));
+  out->append(count);
+}
+
+uint64_t SealSize(uint64_t offset) {
+  const uint64_t left = BlockEnd(offset) - offset;
+  return (left < kSealBytes ? left : 0) + kSealBytes;
+}
+
 // SegmentWriter
 
 namespace {
@@ -168,9 +211,51 @@ std::unique_ptr<SegmentWriter> SegmentWriter::Create(const std::string& path, st
   return writer;
 }
 
+std::unique_ptr<SegmentWriter> SegmentWriter::Reopen(const std::string& path, uint64_t size, uint64_t records,
+                                                     std::string* error) {
+  if (size < kSegmentHeaderSize) {
+    *error = fmt::format("cannot cut a segment to {} bytes, inside its header", size);
+    return nullptr;
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return nullptr;
+  }
+  int rc;
+  do rc = ::ftruncate(fd, static_cast<off_t>(size));
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    *error = std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  std::unique_ptr<SegmentWriter> writer(new SegmentWriter(path, fd));
+  writer->size_ = size;
+  writer->records_ = records;
+  return writer;  // dirty: the cut is not synced
+}
+
+bool SegmentWriter::WriteScratch(std::string* error) {
+  if (WriteAll(fd_, scratch_.data(), scratch_.size(), size_)) return true;
+  *error = std::strerror(errno);
+  // A partial record left in place would sit before the next one and read
+  // as damage; cut it off so that the segment stays clean.
+  while (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+    if (errno == EINTR) continue;
+    broken_ = true;
+    break;
+  }
+  return false;
+}
+
 bool SegmentWriter::Append(std::string_view record, uint64_t* offset, std::string* error) {
   if (broken_) {
     *error = "segment abandoned after a failed write";
+    return false;
+  }
+  if (sealed_) {
+    *error = "segment sealed";
     return false;
   }
   if (record.size() > kMaxRecordBytes) {
@@ -179,21 +264,26 @@ bool SegmentWriter::Append(std::string_view record, uint64_t* offset, std::strin
   }
   scratch_.clear();
   FrameRecord(record, size_, &scratch_);
-  if (!WriteAll(fd_, scratch_.data(), scratch_.size(), size_)) {
-    *error = std::strerror(errno);
-    // A partial record left in place would sit before the next one and read
-    // as damage; cut it off so that the segment stays clean.
-    while (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
-      if (errno == EINTR) continue;
-      broken_ = true;
-      break;
-    }
-    return false;
-  }
+  if (!WriteScratch(error)) return false;
   // The record starts after any zero fill that FrameRecord put first.
   const uint64_t left = BlockEnd(size_) - size_;
   *offset = left < kFragmentHeaderSize ? size_ + left : size_;
   size_ += scratch_.size();
+  ++records_;
+  return true;
+}
+
+bool SegmentWriter::Seal(std::string* error) {
+  if (sealed_) return true;
+  if (broken_) {
+    *error = "segment abandoned after a failed write";
+    return false;
+  }
+  scratch_.clear();
+  FrameSeal(records_, size_, &scratch_);
+  if (!WriteScratch(error)) return false;
+  size_ += scratch_.size();
+  sealed_ = true;
   return true;
 }
 
@@ -211,9 +301,10 @@ bool SegmentWriter::Sync(std::string* error) {
 
 SegmentReader::SegmentReader(int fd, uint64_t offset, DamageFn on_damage)
     : fd_(fd), pos_(std::max<uint64_t>(offset, kSegmentHeaderSize)), on_damage_(std::move(on_damage)),
-      buf_(new char[kBlockSize]) {}
+      buf_(new char[kBlockSize]), from_start_(pos_ == kSegmentHeaderSize), end_(pos_) {}
 
 void SegmentReader::Damage(uint64_t offset, std::string_view reason) {
+  damaged_ = true;
   if (on_damage_) on_damage_(offset, reason);
 }
 
@@ -236,6 +327,7 @@ bool SegmentReader::Fill(uint64_t pos, size_t n) {
   }
   buf_off_ = pos;
   buf_len_ = got;
+  buf_at_eof_ = got < want;
   return got >= n;
 }
 
@@ -249,11 +341,96 @@ bool SegmentReader::ZerosToEnd(uint64_t pos) {
   return !failed_;
 }
 
+bool SegmentReader::SealPaddingAt(uint64_t pos) {
+  const uint64_t block_end = BlockEnd(pos);
+  const size_t left = block_end - pos;
+  if (left >= kSealBytes || !Fill(pos, left)) return false;
+  const char* p = At(pos);
+  if (std::any_of(p, p + left, [](char c) { return c != 0; })) return false;
+  return Fill(block_end, kFragmentHeaderSize) &&
+         static_cast<uint8_t>(At(block_end)[6]) == static_cast<uint8_t>(FragmentType::kSeal);
+}
+
+bool SegmentReader::EndsInSealAfter(uint64_t pos) {
+  if (failed_) return false;
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return false;
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size < pos + kSealBytes) return false;
+  const uint64_t seal = size - kSealBytes;
+  if (BlockEnd(seal) - seal < kSealBytes) return false;  // a seal never crosses a block
+  char header[kSealBytes];
+  if (::pread(fd_, header, kSealBytes, static_cast<off_t>(seal)) != static_cast<ssize_t>(kSealBytes)) return false;
+  return static_cast<uint8_t>(header[6]) == static_cast<uint8_t>(FragmentType::kSeal) &&
+         GetFixed16(header + 4) == kSealBytes - kFragmentHeaderSize && CrcHolds(header);
+}
+
+bool SegmentReader::Resync() {
+  // Candidates whose data runs past the end of the file cannot be checked
+  // yet; the search goes on past them (the file may hold a record after
+  // them, which would make them false), and comes back to the first of them
+  // when nothing is found, in case the rest of it is still to be written.
+  uint64_t unchecked = UINT64_MAX;
+  uint64_t q = pos_;
+  while (true) {
+    const uint64_t block_end = BlockEnd(q);
+    const uint64_t left = block_end - q;
+    if (left < kFragmentHeaderSize) {
+      q = block_end;
+      continue;
+    }
+    if (!Fill(q, kFragmentHeaderSize)) {
+      pos_ = std::min(unchecked, q);
+      return false;
+    }
+    const char* header = At(q);
+    const auto type = static_cast<uint8_t>(header[6]);
+    const uint16_t length = GetFixed16(header + 4);
+    if (!Plausible(type, length, left)) {
+      ++q;
+      continue;
+    }
+    // (When the buffer already ends where the file did, reading again would
+    // only find that out again.)
+    const bool past_end = buf_at_eof_ && q + kFragmentHeaderSize + length > buf_off_ + buf_len_;
+    if (past_end || !Fill(q, kFragmentHeaderSize + length)) {
+      if (failed_) return false;
+      unchecked = std::min(unchecked, q);
+      ++q;
+      continue;
+    }
+    if (!CrcHolds(At(q))) {
+      ++q;
+      continue;
+    }
+    const auto t = static_cast<FragmentType>(type);
+    if (t == FragmentType::kMiddle || t == FragmentType::kLast) {
+      // A sound fragment of a record whose start was lost: its framing can
+      // be trusted, so the search goes on after it.
+      q += kFragmentHeaderSize + length;
+      continue;
+    }
+    pos_ = q;
+    resyncing_ = false;
+    return true;
+  }
+}
+
 bool SegmentReader::Read(std::string* record, uint64_t* offset) {
   record->clear();
   bool in_record = false;
   uint64_t record_start = 0;
-  while (!failed_) {
+  // Damage at `at`: whatever record was being assembled goes with it, and
+  // reading goes on at the next record start found from `from` on.
+  auto skip = [&](uint64_t at, std::string_view reason, uint64_t from) {
+    Damage(at, reason);
+    in_record = false;
+    record->clear();
+    resyncing_ = true;
+    pos_ = from;
+  };
+  while (!failed_ && !done_) {
+    if (resyncing_ && !Resync()) break;
     const uint64_t block_end = BlockEnd(pos_);
     if (block_end - pos_ < kFragmentHeaderSize) {
       // Zero fill, present only once the writer has gone on to the next block.
@@ -261,30 +438,47 @@ bool SegmentReader::Read(std::string* record, uint64_t* offset) {
       pos_ = block_end;
       continue;
     }
-    if (!Fill(pos_, kFragmentHeaderSize)) break;
+    if (!Fill(pos_, kFragmentHeaderSize)) break;  // torn: a header cut by the end of the file
     const char* header = At(pos_);
     const uint32_t masked = GetFixed32(header);
     const uint16_t length = GetFixed16(header + 4);
     const uint8_t type = static_cast<uint8_t>(header[6]);
-    if (masked == 0 && length == 0 && type == 0 && ZerosToEnd(pos_)) {
+    if (masked == 0 && length == 0 && type == 0) {
       // A file extended but never written (a crash before the data reached
       // the disk) ends in zeros: a torn tail like any other.
-      break;
+      if (ZerosToEnd(pos_)) break;
+      // A block tail too short for the seal is zero-filled before it.
+      if (SealPaddingAt(pos_)) {
+        pos_ = block_end;
+        continue;
+      }
+      if (failed_) break;
+      if (!Fill(pos_, kFragmentHeaderSize)) break;
+      header = At(pos_);
     }
     if (length > block_end - pos_ - kFragmentHeaderSize) {
-      Damage(pos_, "bad length");
-      in_record = false;
-      resyncing_ = true;
-      pos_ = block_end;
+      skip(pos_, "bad length", pos_ + 1);
       continue;
     }
-    if (!Fill(pos_, kFragmentHeaderSize + length)) break;  // torn: the data did not all reach the file
-    const char* data = At(pos_) + kFragmentHeaderSize;
-    if (crc32c::Unmask(masked) != crc32c::Extend(crc32c::Value(&type, 1), data, length)) {
-      Damage(pos_, "bad checksum");
-      in_record = false;
-      resyncing_ = true;
-      pos_ = block_end;
+    if (!Fill(pos_, kFragmentHeaderSize + length)) {
+      if (failed_) break;
+      // The data did not all reach the file: torn, unless the header is not
+      // one the writer writes, or the file ends in a seal (when the length is
+      // what is wrong).
+      if (type < static_cast<uint8_t>(FragmentType::kFull) || type > static_cast<uint8_t>(FragmentType::kSeal)) {
+        skip(pos_, fmt::format("unknown fragment type {}", type), pos_ + 1);
+        continue;
+      }
+      if (EndsInSealAfter(pos_ + 1)) {
+        skip(pos_, "bad length", pos_ + 1);
+        continue;
+      }
+      break;
+    }
+    header = At(pos_);
+    const char* data = header + kFragmentHeaderSize;
+    if (!CrcHolds(header)) {
+      skip(pos_, "bad checksum", pos_ + 1);
       continue;
     }
     const uint64_t fragment = pos_;
@@ -293,10 +487,11 @@ bool SegmentReader::Read(std::string* record, uint64_t* offset) {
       case FragmentType::kFull:
       case FragmentType::kFirst:
         if (in_record) Damage(record_start, "record without its last fragment");
-        resyncing_ = false;
         record->assign(data, length);
         if (static_cast<FragmentType>(type) == FragmentType::kFull) {
           *offset = fragment;
+          ++records_;
+          end_ = pos_;
           return true;
         }
         in_record = true;
@@ -305,25 +500,47 @@ bool SegmentReader::Read(std::string* record, uint64_t* offset) {
       case FragmentType::kMiddle:
       case FragmentType::kLast:
         if (!in_record) {
-          if (!resyncing_) Damage(fragment, "fragment without its first");
+          // Its checksum holds, so its framing does: the search for the next
+          // record starts after it.
+          skip(fragment, "fragment without its first", pos_);
           break;
         }
         if (record->size() + length > kMaxRecordBytes) {
-          Damage(record_start, "record too large");
-          in_record = false;
-          resyncing_ = true;
+          skip(record_start, "record too large", pos_);
           break;
         }
         record->append(data, length);
         if (static_cast<FragmentType>(type) == FragmentType::kLast) {
           *offset = record_start;
+          ++records_;
+          end_ = pos_;
           return true;
         }
         break;
+      case FragmentType::kSeal:
+        if (in_record) {
+          Damage(record_start, "record without its last fragment");
+          in_record = false;
+          record->clear();
+        }
+        if (length != kSealBytes - kFragmentHeaderSize) {
+          Damage(fragment, fmt::format("seal of {} bytes", length));
+          break;
+        }
+        done_ = true;
+        sealed_ = true;
+        sealed_records_ = GetFixed64(data);
+        // Lost records that were not seen as damage: a piece cut out whole.
+        if (from_start_ && sealed_records_ != records_ && !damaged_) {
+          Damage(fragment, fmt::format("the seal counts {} records, {} were read", sealed_records_, records_));
+        }
+        if (Fill(pos_, 1)) Damage(pos_, "data after the seal");
+        break;
       default:
+        // Its checksum holds, so the framing after it is trusted.
         Damage(fragment, fmt::format("unknown fragment type {}", type));
         in_record = false;
-        resyncing_ = true;
+        record->clear();
         break;
     }
   }

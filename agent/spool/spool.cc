@@ -28,6 +28,9 @@ struct SegmentScan {
   uint64_t bytes = 0, records = 0, events = 0, damaged = 0;
   int64_t oldest_ms = 0;
   std::vector<std::pair<uint64_t, std::string>> damage;  // the first kMaxDamageListed
+  bool sealed = false;
+  uint64_t framed = 0;  // whole records, decodable or not (what a seal counts)
+  uint64_t end = 0;     // the end of the last whole record: what follows it in an unsealed segment is torn
 };
 
 // Reads `path` record by record, decoding each batch, as the spool will when
@@ -72,8 +75,18 @@ SegmentScan ScanSegment(const std::string& path) {
     ++scan.records;
     scan.events += batch->event_count();
   }
+  scan.sealed = reader.sealed();
+  scan.framed = reader.records();
+  scan.end = reader.end();
   ::close(fd);
   return scan;
+}
+
+// What an unsealed segment lost at its end, for a person.
+std::string TornTail(const SegmentScan& scan) {
+  if (scan.bytes == 0) return "the file is empty";
+  if (scan.bytes <= scan.end) return "it ends after its last whole record";
+  return fmt::format("the last {} bytes are a torn record", scan.bytes - scan.end);
 }
 
 // The names in `dir`; false with errno set when it cannot be listed.
@@ -110,10 +123,19 @@ Spool::Spool(const SpoolOptions& options)
     : options_(options), segment_bytes_(std::min(options.segment_bytes, options.max_bytes / 8)) {}
 
 Spool::~Spool() {
+  // The seal is not synced, as nothing is here: if a power cut right after
+  // the stop loses it, the next start takes this segment for a crashed
+  // agent's and seals it again, which loses nothing.
+  if (writer_) SealWriter();
   if (reader_fd_ >= 0) ::close(reader_fd_);
 }
 
 std::string Spool::PathOf(uint64_t seq) const { return options_.dir + "/" + SegmentName(seq); }
+
+uint64_t Spool::NeedAlone() const {
+  const uint64_t end = kSegmentHeaderSize + FramedSize(record_.size(), kSegmentHeaderSize);
+  return end + SealSize(end);
+}
 
 std::unique_ptr<Spool> Spool::Open(const SpoolOptions& options, std::string* error) {
   std::error_code ec;
@@ -141,11 +163,11 @@ std::unique_ptr<Spool> Spool::Open(const SpoolOptions& options, std::string* err
     }
   }
   std::sort(seqs.begin(), seqs.end());
-  for (uint64_t seq : seqs) spool->AddScanned(seq);
+  for (uint64_t seq : seqs) spool->AddScanned(seq, seq == seqs.back());
   return spool;
 }
 
-void Spool::AddScanned(uint64_t seq) {
+void Spool::AddScanned(uint64_t seq, bool newest) {
   next_seq_ = std::max(next_seq_, seq + 1);
   const std::string path = PathOf(seq);
   const SegmentScan scan = ScanSegment(path);
@@ -169,18 +191,53 @@ void Spool::AddScanned(uint64_t seq) {
     Log(LogLevel::kWarn, "spool: {}: damage skipped in {} places (first at offset {}: {})", path, scan.damaged,
         scan.damage[0].first, scan.damage[0].second);
   }
+  uint64_t bytes = scan.bytes;
+  if (!scan.sealed) {
+    // Every segment an agent closes is sealed, and every start seals the
+    // ones left open: so the newest one without a seal is the one a crashed
+    // (or killed) agent was writing, and its torn tail is the normal end of
+    // that. An older one was cut short after it was sealed (or could not be
+    // sealed after a failed write or sync): what it lost is damage.
+    const uint64_t torn = scan.bytes > scan.end ? scan.bytes - scan.end : 0;
+    const bool silent = newest && torn == 0 && scan.framed == 0;  // created just before a crash
+    if (!newest) {
+      ++stats_.damaged_records;
+      Log(LogLevel::kWarn,
+          "spool: {}: not sealed though a newer segment exists: cut short after it was closed, or not closed "
+          "cleanly; {}; {}",
+          path, TornTail(scan),
+          scan.records == 0 ? "removed" : torn > 0 ? "cut back to its last whole record and sealed" : "sealed");
+    } else if (!silent) {
+      Log(LogLevel::kInfo, "spool: {}: not sealed: the agent writing it was stopped without closing it (a crash or "
+          "kill -9); {}; {}",
+          path, torn > 0 ? fmt::format("cut off the torn record in its last {} bytes", torn)
+                         : std::string("it ends after its last whole record"),
+          scan.records > 0 ? "sealed" : "removed");
+    }
+    if (scan.records > 0) {
+      std::string error;
+      auto writer = SegmentWriter::Reopen(path, scan.end, scan.framed, &error);
+      if (writer && writer->Seal(&error) && (!options_.fsync || writer->Sync(&error))) {
+        bytes = writer->size();
+      } else {
+        // Read as it is, its torn tail is still the end; the next start tries again.
+        Log(LogLevel::kWarn, "spool: {}: cannot seal it: {}", path, error);
+        if (writer) bytes = writer->size();
+      }
+    }
+  }
   if (scan.records == 0) {  // nothing to replay: a segment created just before a crash, or all damage
     ::unlink(path.c_str());
     return;
   }
   Segment& s = segments_[seq];
-  s.bytes = scan.bytes;
+  s.bytes = bytes;
   s.records = scan.records;
   s.events = scan.events;
   s.first_ms = scan.oldest_ms;
   s.damage_counted_until = scan.bytes;
   ++stats_.segments;
-  stats_.bytes += scan.bytes;
+  stats_.bytes += bytes;
   stats_.batches += scan.records;
   stats_.events += scan.events;
   unread_ += scan.records;
@@ -203,16 +260,41 @@ bool Spool::OpenWriter() {
   return true;
 }
 
+void Spool::SealWriter() {
+  if (writer_->sealed() || writer_->broken()) return;  // broken: left unsealed, the next start reports it
+  const uint64_t before = writer_->size();
+  std::string error;
+  if (!writer_->Seal(&error)) {
+    if (throttle_.Due("spool seal")) Log(LogLevel::kWarn, "spool: cannot seal {}: {}", writer_->path(), error);
+    return;
+  }
+  if (auto it = segments_.find(writer_seq_); it != segments_.end()) it->second.bytes = writer_->size();
+  stats_.bytes += writer_->size() - before;
+}
+
 void Spool::CloseWriter() {
   if (!writer_) return;
-  if (options_.fsync && writer_->dirty()) unsynced_[writer_seq_] = std::move(writer_);
+  SealWriter();
+  if (options_.fsync && writer_->dirty()) {
+    if (writer_->sealed()) {
+      // Synced now, before a newer segment can exist: a seal lost to a power
+      // cut would make the next start take this one for a segment cut short.
+      std::string error;
+      if (!writer_->Sync(&error)) {
+        close_sync_failed_ = true;  // the next Sync() says so
+        if (throttle_.Due("spool sync")) Log(LogLevel::kWarn, "spool: cannot sync {}: {}", writer_->path(), error);
+      }
+    } else {
+      unsynced_[writer_seq_] = std::move(writer_);
+    }
+  }
   writer_.reset();
   if (auto it = segments_.find(writer_seq_); it != segments_.end()) MaybeRemove(it);
 }
 
 bool Spool::MakeRoom(uint64_t* need) {
   if (options_.when_full == WhenFull::kBlock) return false;
-  const uint64_t alone = kSegmentHeaderSize + FramedSize(record_.size(), kSegmentHeaderSize);
+  const uint64_t alone = NeedAlone();
   if (alone > options_.max_bytes) return false;  // dropping everything would not help
   while (stats_.bytes + *need > options_.max_bytes) {
     auto oldest = segments_.begin();
@@ -245,8 +327,12 @@ Spool::AppendResult Spool::Append(const Batch& batch) {
   const int64_t age = batch.created_ms != 0 ? std::max<int64_t>(0, MonotonicMillis() - batch.created_ms) : 0;
   EncodeBatchRecord(batch, now - age, &record_);
   if (writer_ && (writer_->size() >= segment_bytes_ || writer_->broken())) CloseWriter();
-  uint64_t need = writer_ ? FramedSize(record_.size(), writer_->size())
-                          : kSegmentHeaderSize + FramedSize(record_.size(), kSegmentHeaderSize);
+  // Room for the record and for the seal after it.
+  uint64_t need = NeedAlone();
+  if (writer_) {
+    const uint64_t framed = FramedSize(record_.size(), writer_->size());
+    need = framed + SealSize(writer_->size() + framed);
+  }
   if (record_.size() > kMaxRecordBytes ||
       (stats_.bytes + need > options_.max_bytes && !MakeRoom(&need))) {
     ++stats_.refused_batches;
@@ -288,7 +374,8 @@ Spool::AppendResult Spool::Append(const Batch& batch) {
 
 bool Spool::Sync() {
   if (!options_.fsync) return true;
-  bool ok = true;
+  bool ok = !close_sync_failed_;
+  close_sync_failed_ = false;
   std::string error;
   for (auto& [seq, writer] : unsynced_) {
     if (!writer->Sync(&error)) {
@@ -301,7 +388,9 @@ bool Spool::Sync() {
     ok = false;
     if (throttle_.Due("spool sync")) Log(LogLevel::kWarn, "spool: cannot sync {}: {}", writer_->path(), error);
     // After a failed fdatasync the kernel may have dropped the dirty pages and
-    // a retry can succeed without writing them: never vouch for this file again.
+    // a retry can succeed without writing them: never vouch for this file
+    // again. It is left unsealed, so that once a newer segment exists the
+    // next start and `tailtrack spool --verify` report it.
     writer_.reset();
     if (auto it = segments_.find(writer_seq_); it != segments_.end()) MaybeRemove(it);
   }
@@ -449,7 +538,8 @@ void Spool::RefreshOldest() {
   }
 }
 
-bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, std::string* error) {
+bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, std::string* error,
+                  bool agent_running) {
   out->clear();
   std::vector<std::string> names;
   if (!ListDir(dir, &names)) {
@@ -463,6 +553,10 @@ bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, 
     if (auto seq = ParseQuarantinedName(name)) files.emplace_back(*seq, name);
   }
   std::sort(files.begin(), files.end());
+  uint64_t newest = 0;
+  for (const auto& [seq, name] : files) {
+    if (!name.ends_with(kQuarantined)) newest = seq;
+  }
   for (const auto& [seq, name] : files) {
     SpoolSegmentReport report;
     report.path = dir + "/" + name;
@@ -484,8 +578,16 @@ bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, 
       report.events = scan.events;
       report.oldest_ms = scan.oldest_ms;
       report.damaged = scan.damaged;
+      report.sealed = scan.sealed;
       for (const auto& [offset, reason] : scan.damage) {
         report.damage.push_back(fmt::format("{}: offset {}: {}", report.path, offset, reason));
+      }
+      if (!scan.sealed && !(agent_running && seq == newest)) {
+        ++report.damaged;
+        if (report.damage.size() < kMaxDamageListed) {
+          report.damage.push_back(fmt::format("{}: offset {}: not sealed: cut short, or its writer was killed; {}",
+                                              report.path, scan.end, TornTail(scan)));
+        }
       }
     }
     out->push_back(std::move(report));

@@ -3,10 +3,13 @@
 //
 // Batches are appended to the newest segment and handed out oldest first by
 // Next(); a handed-out batch stays on disk until Ack(). A segment is deleted
-// once every record in it has been handed out and acked. After a restart
-// everything not acked is read again from the oldest segment (duplicates are
-// harmless: events keep their messageId), and appends go to a new segment:
-// an old one, whose tail may be torn, is never appended to.
+// once every record in it has been handed out and acked. A segment gets its
+// seal (segment.h; not to be confused with a sealed batch) when the spool
+// stops writing to it, at rollover and in the destructor, unless a sync of it
+// failed or a failed write could not be cut back. After a restart everything
+// not acked is read again from the oldest segment (duplicates are harmless:
+// events keep their messageId), and appends go to a new segment: an old one
+// is never appended to, except that Open seals one left unsealed by a crash.
 //
 // The spool never holds a segment in memory: it reads one 32 KiB block at a
 // time, and keeps per segment only counts and the records handed out and not
@@ -61,11 +64,17 @@ class Spool {
   // each once to count its batches and events and any damage (logged). A
   // segment whose header is torn, has a bad magic or checksum, or an unknown
   // version is renamed aside to NAME.quarantined, counted and logged; one that
-  // holds no record is deleted. Fails (null, and *error: one line naming the
-  // directory and the errno text) only when the directory cannot be created
-  // or listed.
+  // holds no record is deleted. A segment without its seal is cut back to the
+  // end of its last whole record and sealed (synced when options.fsync): the
+  // newest one was being written by an agent that died, and that is logged as
+  // info; an older one was cut short after it was sealed, and that is damage
+  // (counted once, and a warning). Fails (null, and *error: one line naming
+  // the directory and the errno text) only when the directory cannot be
+  // created or listed.
   static std::unique_ptr<Spool> Open(const SpoolOptions& options, std::string* error);
-  ~Spool();  // closes the files without syncing: call Sync() first
+  // Seals the segment being written, and closes the files without syncing:
+  // call Sync() first.
+  ~Spool();
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
@@ -87,7 +96,10 @@ class Spool {
   // always true (the data is in the page cache, which survives a kill -9).
   // False when a sync failed: what was appended since the last true may not
   // be durable, and a later call does not vouch for it (the segment is
-  // closed; later appends go to a new one). Cheap when nothing is new.
+  // closed, unsealed; later appends go to a new one). Cheap when nothing is
+  // new: no system call. (A segment closed at rollover is sealed and synced
+  // at once, so that its seal is on disk before a newer segment is; a
+  // failure there is reported by the next call.)
   bool Sync();
 
   // The oldest waiting batch not yet handed out, or null. Fills *ref (also
@@ -126,8 +138,13 @@ class Spool {
 
   explicit Spool(const SpoolOptions& options);
   std::string PathOf(uint64_t seq) const;
-  void AddScanned(uint64_t seq);
+  void AddScanned(uint64_t seq, bool newest);
+  // The bytes a new segment holding only record_ takes, with its seal.
+  uint64_t NeedAlone() const;
   bool OpenWriter();
+  // Seals the segment being written (unless its writer is broken).
+  void SealWriter();
+  // Seals it, syncs it (with options.fsync) and stops writing to it.
   void CloseWriter();
   bool MakeRoom(uint64_t* need);
   // Deletes the segment once nothing in it waits to be handed out or acked.
@@ -145,6 +162,7 @@ class Spool {
   uint64_t writer_seq_ = 0;
   std::map<uint64_t, std::unique_ptr<SegmentWriter>> unsynced_;  // closed, written since the last Sync
   bool dir_dirty_ = false;  // a segment was created since the directory was last synced
+  bool close_sync_failed_ = false;  // CloseWriter could not sync a segment: the next Sync() is false
 
   int reader_fd_ = -1;  // reads segment reader_seq_
   uint64_t reader_seq_ = 0;
@@ -166,11 +184,17 @@ struct SpoolSegmentReport {
   // quarantined file (NAME.seg.quarantined) is reported with its header's
   // problem as damage.
   std::vector<std::string> damage;
+  bool sealed = false;
 };
 
 // Reads every segment in `dir` (and every quarantined one) and checks every
-// checksum; changes nothing. A missing directory is an empty spool. False and
-// *error (one line) when the directory cannot be listed.
-bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, std::string* error);
+// checksum; changes nothing. A segment without its seal is damage ("FILE:
+// offset N: not sealed: cut short, or its writer was killed; ..."), except
+// the newest one when `agent_running` (the caller found the state lock held):
+// that one is being written, and may end in a torn record. A missing
+// directory is an empty spool. False and *error (one line) when the
+// directory cannot be listed.
+bool InspectSpool(const std::string& dir, std::vector<SpoolSegmentReport>* out, std::string* error,
+                  bool agent_running = false);
 
 }  // namespace tailtrack

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "checkpoint/state_lock.h"
 #include "core/clock.h"
 #include "spool/batch_record.h"
 #include "spool/crc32c.h"
@@ -283,19 +284,153 @@ TEST_F(SpoolTest, ReopenNeverAppendsToAnOldSegment) {
   EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "b"}));
 }
 
-TEST_F(SpoolTest, TruncatedTrailingRecordIsIgnoredAtOpen) {
+// What InspectSpool says of segment `seq`.
+SpoolSegmentReport Inspect(const std::string& dir, uint64_t seq, bool agent_running = false) {
+  std::vector<SpoolSegmentReport> reports;
+  std::string error;
+  EXPECT_TRUE(InspectSpool(dir, &reports, &error, agent_running)) << error;
+  for (SpoolSegmentReport& r : reports) {
+    if (r.path == dir + "/" + SegmentName(seq)) return std::move(r);
+  }
+  ADD_FAILURE() << "no segment " << seq << " in " << dir;
+  return {};
+}
+
+// Appends encoded batches to a new segment and leaves it unsealed, as an
+// agent killed while writing it would.
+void WriteUnsealed(const std::string& path, const std::vector<std::string>& tags) {
+  std::string error;
+  auto writer = SegmentWriter::Create(path, &error);
+  ASSERT_TRUE(writer) << error;
+  for (const std::string& tag : tags) {
+    std::string record;
+    EncodeBatchRecord(*MakeBatch(tag), WallClockMillis(), &record);
+    uint64_t offset = 0;
+    ASSERT_TRUE(writer->Append(record, &offset, &error)) << error;
+  }
+}
+
+TEST_F(SpoolTest, SegmentsAreSealedWhenClosedAndWhenTheSpoolGoes) {
+  {
+    auto spool = Open(Options(1ull << 30, WhenFull::kDropOldest, kTwoPerSegment));
+    for (const char* tag : {"a", "b", "c"}) Append(*spool, tag, kPad);
+    EXPECT_TRUE(Inspect(dir_ / "spool", 1).sealed);   // rollover
+    EXPECT_FALSE(Inspect(dir_ / "spool", 2).sealed);  // being written
+    uint64_t on_disk = 0;
+    for (const std::string& name : Files()) on_disk += FileSize(dir_ / "spool/" + name);
+    EXPECT_EQ(spool->stats().bytes, on_disk);
+  }
+  const SpoolSegmentReport second = Inspect(dir_ / "spool", 2);
+  EXPECT_TRUE(second.sealed);
+  EXPECT_EQ(second.damaged, 0u);
+  auto spool = Open(Options());
+  EXPECT_EQ(spool->stats().damaged_records, 0u);
+  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(SpoolTest, TruncatedTrailingRecordOfTheNewestSegmentIsATornTailCutAtOpen) {
   {
     auto spool = Open(Options());
     Append(*spool, "a");
     Append(*spool, "b");
   }
-  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(FileSize(Segment(1)) - 5)), 0);
+  // The seal and 5 bytes of b: what an agent killed while writing b leaves.
+  const uint64_t cut = FileSize(Segment(1)) - kSealBytes - 5;
+  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(cut)), 0);
   auto spool = Open(Options());
   EXPECT_EQ(spool->stats().batches, 1u);
   EXPECT_EQ(spool->stats().damaged_records, 0u);
+  // Cut back to the end of a, and sealed.
+  const SpoolSegmentReport report = Inspect(dir_ / "spool", 1);
+  EXPECT_TRUE(report.sealed);
+  EXPECT_EQ(report.damaged, 0u);
+  EXPECT_EQ(report.batches, 1u);
+  EXPECT_LT(report.bytes, cut);
+  EXPECT_EQ(spool->stats().bytes, report.bytes);
   EXPECT_EQ(Drain(*spool), std::vector<std::string>{"a"});
   EXPECT_EQ(spool->stats().damaged_records, 0u);
   EXPECT_TRUE(Files().empty());
+}
+
+TEST_F(SpoolTest, AnUnsealedSegmentLeftByACrashIsSealedAtOpen) {
+  std::filesystem::create_directories(dir_ / "spool");
+  WriteUnsealed(Segment(1), {"a", "b"});
+  const uint64_t end = FileSize(Segment(1));
+  testing::AppendFile(Segment(1), std::string(300, '\0'));  // extended, never written
+  EXPECT_EQ(Inspect(dir_ / "spool", 1).damaged, 1u);            // no agent: cut short, or killed
+  EXPECT_EQ(Inspect(dir_ / "spool", 1, true).damaged, 0u);       // an agent is writing it
+  {
+    auto spool = Open(Options());
+    EXPECT_EQ(spool->stats().batches, 2u);
+    EXPECT_EQ(spool->stats().damaged_records, 0u);
+    EXPECT_EQ(FileSize(Segment(1)), end + kSealBytes);
+    Append(*spool, "c");  // to a new segment
+  }
+  const SpoolSegmentReport report = Inspect(dir_ / "spool", 1);
+  EXPECT_TRUE(report.sealed);
+  EXPECT_EQ(report.damaged, 0u);
+  auto spool = Open(Options());
+  EXPECT_EQ(spool->stats().damaged_records, 0u);
+  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(SpoolTest, AnOlderSegmentCutShortIsDamage) {
+  {
+    auto spool = Open(Options(1ull << 30, WhenFull::kDropOldest, kTwoPerSegment));
+    for (const char* tag : {"a", "b", "c"}) Append(*spool, tag, kPad);
+  }
+  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(FileSize(Segment(1)) - kSealBytes - 20)), 0);
+  const SpoolSegmentReport before = Inspect(dir_ / "spool", 1, true);  // even with an agent running
+  EXPECT_FALSE(before.sealed);
+  ASSERT_EQ(before.damaged, 1u);
+  EXPECT_NE(before.damage[0].find("not sealed: cut short, or its writer was killed; the last "), std::string::npos)
+      << before.damage[0];
+  EXPECT_NE(before.damage[0].find(" bytes are a torn record"), std::string::npos) << before.damage[0];
+
+  auto spool = Open(Options());
+  EXPECT_EQ(spool->stats().damaged_records, 1u);
+  EXPECT_EQ(spool->stats().batches, 2u);
+  EXPECT_TRUE(Inspect(dir_ / "spool", 1).sealed);  // cut back and sealed: said once
+  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(spool->stats().damaged_records, 1u);
+}
+
+TEST_F(SpoolTest, AnOlderSegmentThatLostOnlyItsSealIsDamageToo) {
+  {
+    auto spool = Open(Options(1ull << 30, WhenFull::kDropOldest, kOnePerSegment));
+    for (const char* tag : {"a", "b"}) Append(*spool, tag);
+  }
+  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(FileSize(Segment(1)) - kSealBytes)), 0);
+  const SpoolSegmentReport report = Inspect(dir_ / "spool", 1);
+  ASSERT_EQ(report.damage.size(), 1u);
+  EXPECT_NE(report.damage[0].find("it ends after its last whole record"), std::string::npos) << report.damage[0];
+  auto spool = Open(Options(1ull << 30, WhenFull::kDropOldest, kOnePerSegment));
+  EXPECT_EQ(spool->stats().damaged_records, 1u);
+  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(SpoolTest, GarbageAfterTheSealIsDamageAndEveryRecordIsKept) {
+  {
+    auto spool = Open(Options());
+    for (const char* tag : {"a", "b"}) Append(*spool, tag);
+  }
+  testing::AppendFile(Segment(1), "garbage after the seal");
+  EXPECT_EQ(Inspect(dir_ / "spool", 1).damaged, 1u);
+  auto spool = Open(Options());
+  EXPECT_EQ(spool->stats().damaged_records, 1u);
+  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(spool->stats().damaged_records, 1u);
+}
+
+TEST_F(SpoolTest, AHeaderOnlyNewestSegmentIsRemovedQuietly) {
+  std::filesystem::create_directories(dir_ / "spool");
+  WriteUnsealed(Segment(1), {"a"});
+  WriteFile(Segment(2), SegmentHeader());  // the newest: created just before the crash
+  auto spool = Open(Options());
+  // Segment 1 is not the newest: cut short (here: never sealed) is damage.
+  EXPECT_EQ(spool->stats().damaged_records, 1u);
+  EXPECT_EQ(Files(), std::vector<std::string>{SegmentName(1)});
+  EXPECT_EQ(Drain(*spool), std::vector<std::string>{"a"});
 }
 
 TEST_F(SpoolTest, BadChecksumIsSkippedAndCountedOnce) {
@@ -313,8 +448,8 @@ TEST_F(SpoolTest, BadChecksumIsSkippedAndCountedOnce) {
   Poke(Segment(1), b.record + kFragmentHeaderSize + 10);
   auto spool = Open(Options());
   EXPECT_EQ(spool->stats().damaged_records, 1u);
-  EXPECT_EQ(spool->stats().batches, 2u);  // b went with the rest of its block: c's first fragment
-  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(spool->stats().batches, 3u);  // only b: c, in the same block, is found again
+  EXPECT_EQ(Drain(*spool), (std::vector<std::string>{"a", "c", "d"}));
   EXPECT_EQ(spool->stats().damaged_records, 1u);
   EXPECT_TRUE(spool->empty());
   EXPECT_TRUE(Files().empty());
@@ -682,13 +817,33 @@ TEST_F(SpoolCli, VerifyFindsASegmentCutInsideItsHeaderAndLeavesItAlone) {
   EXPECT_TRUE(std::filesystem::exists(Segment(1)));  // not quarantined: the command changes nothing
 }
 
-TEST_F(SpoolCli, SegmentCutInsideItsLastRecordIsSound) {
+TEST_F(SpoolCli, VerifyFindsASegmentCutShort) {
   const std::string config = WriteConfig();
   MakeSpool();
-  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(FileSize(Segment(1)) - 20)), 0);
+  const uint64_t size = FileSize(Segment(1));
+  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(size - kSealBytes - 20)), 0);
+  Child c({TAILTRACK_BINARY, "spool", "-c", config, "--verify"});
+  EXPECT_EQ(c.Wait(), 1) << c.out();
+  EXPECT_NE(c.out().find("batches 2, events 6"), std::string::npos) << c.out();
+  EXPECT_NE(c.out().find(Segment(1) + ": offset "), std::string::npos) << c.out();
+  EXPECT_NE(c.out().find(": not sealed: cut short, or its writer was killed; the last "), std::string::npos)
+      << c.out();
+}
+
+TEST_F(SpoolCli, TheNewestSegmentOfARunningAgentMayEndInATornRecord) {
+  const std::string config = WriteConfig();
+  MakeSpool();
+  ASSERT_EQ(::truncate(Segment(1).c_str(), static_cast<off_t>(FileSize(Segment(1)) - kSealBytes - 20)), 0);
+  std::string error;
+  auto lock = StateLock::Acquire(dir_ / "state", &error);  // as a running agent holds it
+  ASSERT_TRUE(lock) << error;
   Child c({TAILTRACK_BINARY, "spool", "-c", config, "--verify"});
   EXPECT_EQ(c.Wait(), 0) << c.out();
-  EXPECT_NE(c.out().find("batches 2, events 6"), std::string::npos) << c.out();  // a torn tail: the end of a crash
+  EXPECT_NE(c.out().find("batches 2, events 6"), std::string::npos) << c.out();
+  EXPECT_NE(c.out().find("verify: every checksum is sound"), std::string::npos) << c.out();
+  // And the command did not keep the lock: an agent can still start.
+  lock.reset();
+  EXPECT_TRUE(StateLock::Acquire(dir_ / "state", &error)) << error;
 }
 
 TEST_F(SpoolCli, ConfigErrorIsOneLineAndExit78) {
