@@ -148,6 +148,7 @@ int Agent::Run() {
         sc.protocol == SocketProtocol::kStream ? "stream" : "datagram", sc.mode, sc.group.empty() ? "" : ", group ",
         sc.group);
   }
+  started_ = true;
   if (!options_.dry_run) {
     WriteCheckpoints();  // entries of files gone for good are dropped now
     uv_timer_start(&checkpoint_timer_, OnCheckpointTimer, kCheckpointIntervalMs, kCheckpointIntervalMs);
@@ -301,7 +302,14 @@ void Agent::OnProgress() {
 void Agent::WriteCheckpoints() {
   if (!lock_) return;
   // Once draining, the sources are closed: their last positions were taken then.
-  if (!draining_) SnapshotPositions();
+  if (!draining_) {
+    const Batch* open_batch = batcher_ ? batcher_->open_batch() : nullptr;
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      const uint32_t index = static_cast<uint32_t>(config_.FindSource(sources_[i]->config().name).value_or(0));
+      sources_[i]->ForgetFinished([&](uint64_t file_id) { return Settled(index, file_id, open_batch); });
+    }
+    SnapshotPositions();
+  }
   std::vector<CheckpointEntry> entries = positions_;
   const Batch* open = batcher_ ? batcher_->open_batch() : nullptr;
   for (CheckpointEntry& e : entries) {
@@ -333,6 +341,19 @@ void Agent::WriteCheckpoints() {
     return;
   }
   last_checkpoints_ = std::move(entries);
+}
+
+// Nothing of file `file_id` waits: no batch holds its lines, the open one
+// included, and no container line of it is still in pieces.
+bool Agent::Settled(uint32_t source, uint64_t file_id, const Batch* open) const {
+  if (holds_.count({source, file_id})) return false;
+  if (open != nullptr) {
+    for (const BatchOrigin& o : open->origins) {
+      if (o.source == source && o.file_id == file_id) return false;
+    }
+  }
+  const EnvelopeDecoder* decoder = decoders_[source].get();
+  return decoder == nullptr || !decoder->HeldFrom(file_id);
 }
 
 void Agent::SnapshotPositions() {
@@ -414,7 +435,8 @@ void Agent::Finish() {
       exit_status_ = 1;
       Log(LogLevel::kError, "stopping with {} events neither delivered nor kept in the spool: they are lost", lost);
     }
-    WriteCheckpoints();
+    // Sources that never started have no positions: the last run's stay.
+    if (started_) WriteCheckpoints();
     if (spool_ && !spool_->empty()) {
       const SpoolStats& waiting = spool_->stats();
       Log(LogLevel::kInfo, "{} batches ({} events) wait in the spool for the next start", waiting.batches,

@@ -109,6 +109,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source);
   void WriteCheckpoints();
   void SnapshotPositions();
+  bool Settled(uint32_t source, uint64_t file_id, const Batch* open) const;
   void ReloadKey();
 
   static void OnSignal(uv_signal_t* h, int signum);
@@ -156,6 +157,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   // Batches not settled yet, per file: (source, file_id) -> first offset -> how many.
   std::map<std::pair<uint32_t, uint64_t>, std::map<uint64_t, uint32_t>> holds_;
 
+  bool started_ = false;         // the sources started: their positions may be written
   bool paused_ = false;          // file sources
   bool sockets_paused_ = false;
   int64_t sockets_paused_since_ms_ = 0;  // MonotonicMillis()

@@ -37,7 +37,8 @@ void Delivery::Submit(std::unique_ptr<Batch> batch) {
 }
 
 bool Delivery::ToSpool(std::unique_ptr<Batch>& batch) {
-  if (spool_->Append(*batch) != Spool::AppendResult::kOk) {
+  spool_refused_ = spool_->Append(*batch) != Spool::AppendResult::kOk;
+  if (spool_refused_) {
     if (log_throttle_.Due("spool full")) {
       Log(LogLevel::kWarn, "the spool takes no more batches (full or failing); {} wait in memory and reading pauses "
           "when memory is full", memory_.size() + 1);

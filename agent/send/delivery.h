@@ -81,8 +81,9 @@ class Delivery : private SenderListener {
   // Memory is at most half full: paused sources may resume (the gap keeps
   // them from pausing and resuming at every batch).
   bool low() const { return memory_.size() <= max_memory_ / 2; }
-  // Memory holds twice that (the spool refuses): the owner pauses every source.
-  bool blocked() const { return memory_.size() >= 2 * max_memory_; }
+  // The spool refuses batches (full with block, or a write error; or there
+  // is none) and memory is full: the owner pauses its sockets too.
+  bool blocked() const { return (spool_ == nullptr || spool_refused_) && memory_.size() >= max_memory_; }
   // Nothing new is replayed from the spool; what is in memory and in flight goes on.
   void BeginDrain();
   // Nothing waits in memory and nothing is in flight (the spool may hold more).
@@ -126,7 +127,8 @@ class Delivery : private SenderListener {
   bool draining_ = false;
   bool pumping_ = false;
   bool was_full_ = false;
-  bool replay_turn_ = false;  // whose turn it is when memory and the spool both have batches
+  bool replay_turn_ = false;
+  bool spool_refused_ = false;  // the last append was refused  // whose turn it is when memory and the spool both have batches
   LogThrottle log_throttle_;
   DeliveryStats stats_;
 };

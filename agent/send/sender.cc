@@ -24,6 +24,7 @@ struct Sender::Request {
   Sender* owner = nullptr;
   CURL* easy = nullptr;
   Job job;
+  uint64_t epoch = 0;  // the sender's epoch when the request started
   std::string gzipped;
   std::string answer;
   char error[CURL_ERROR_SIZE] = {};
@@ -185,10 +186,11 @@ void Sender::Start(Job job) {
     // it is handed back like any failed attempt.
     Job again = std::move(r->job);
     idle_.push_back(r);
-    Failed(std::move(again), CollectorState::kBackingOff, Backoff(), "curl multi",
+    Failed(std::move(again), epoch_, CollectorState::kBackingOff, Backoff(), "curl multi",
            fmt::format("cannot start a request: {}", curl_multi_strerror(added)));
     return;
   }
+  r->epoch = epoch_;
   active_.push_back(r);
   ++stats_.requests;
 }
@@ -290,6 +292,7 @@ void Sender::CheckDone() {
 
 void Sender::Finish(Request* r, CURLcode result) {
   Job job = std::move(r->job);
+  const uint64_t epoch = r->epoch;
   long status = 0;
   if (result == CURLE_OK) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   uint64_t retry_after = 0;
@@ -301,13 +304,16 @@ void Sender::Finish(Request* r, CURLcode result) {
   idle_.push_back(r);
 
   if (status >= 200 && status < 300) {
-    if (state_ != CollectorState::kHealthy) {
+    // Only an answer to a request made in the current state ends it: a 200
+    // to a request sent before a 429 does not lift the 429's hold.
+    if (state_ != CollectorState::kHealthy && epoch == epoch_) {
       Log(LogLevel::kInfo, "collector {} accepts again ({})", url_, status);
       for (const char* cause : {"http 401", "http 429", "misconfigured", "failing"}) log_throttle_.Forget(cause);
+      state_ = CollectorState::kHealthy;
+      failures_ = 0;
+      next_try_ = 0;
+      uv_timer_stop(&wake_);
     }
-    state_ = CollectorState::kHealthy;
-    failures_ = 0;
-    uv_timer_stop(&wake_);
     ++stats_.delivered_batches;
     stats_.delivered_events += job.batch->event_count();
     if (job.split) {
@@ -321,27 +327,27 @@ void Sender::Finish(Request* r, CURLcode result) {
   const uint64_t now = uv_now(loop_);
   const uint64_t floor = static_cast<uint64_t>(std::max<int64_t>(1, config_.retry.initial_backoff.count()));
   if (result != CURLE_OK) {
-    Failed(std::move(job), CollectorState::kBackingOff, Backoff(), "failing",
+    Failed(std::move(job), epoch, CollectorState::kBackingOff, Backoff(), "failing",
            fmt::format("cannot deliver to {}: {}", url_, error));
   } else if (status == 429) {
     // A Retry-After of 0 or a date in the past is no licence to spin.
     const uint64_t delay = has_retry_after ? std::max(retry_after, floor) : Backoff();
-    Failed(std::move(job), has_retry_after ? CollectorState::kHeld : CollectorState::kBackingOff,
+    Failed(std::move(job), epoch, has_retry_after ? CollectorState::kHeld : CollectorState::kBackingOff,
            std::max(delay, next_try_ > now ? next_try_ - now : 0), "http 429",
            fmt::format("collector {} asks to slow down (429{}); sending nothing for {} ms", url_,
                        has_retry_after ? " with Retry-After" : "", delay));
   } else if (status == 401) {
-    Failed(std::move(job), CollectorState::kUnauthorized, kUnauthorizedRetryMs, "http 401",
+    Failed(std::move(job), epoch, CollectorState::kUnauthorized, kUnauthorizedRetryMs, "http 401",
            fmt::format("collector {} refuses the write key (401): nothing is dropped, batches wait; fix the key "
                        "(write_key_file, then SIGHUP)",
                        url_));
   } else if ((status >= 300 && status < 400) || status == 404 || status == 405) {
-    Failed(std::move(job), CollectorState::kMisconfigured, kMisconfiguredRetryMs, "misconfigured",
+    Failed(std::move(job), epoch, CollectorState::kMisconfigured, kMisconfiguredRetryMs, "misconfigured",
            fmt::format("collector answered {} for {}: collector.url is probably wrong (redirects are not "
                        "followed); batches are kept and tried again every {} s",
                        status, url_, kMisconfiguredRetryMs / 1000));
   } else if (status == 408 || status >= 500 || status < 400) {
-    Failed(std::move(job), CollectorState::kBackingOff, Backoff(), "failing",
+    Failed(std::move(job), epoch, CollectorState::kBackingOff, Backoff(), "failing",
            fmt::format("collector {} answered {}: {}", url_, status, answer.substr(0, 200)));
   } else {
     Refused(std::move(job), status, answer);
@@ -350,14 +356,21 @@ void Sender::Finish(Request* r, CURLcode result) {
 
 // The collector, not the batch, is failing: the batch goes back to the
 // owner, and the whole sender waits.
-void Sender::Failed(Job job, CollectorState next, uint64_t delay_ms, std::string_view cause, std::string_view what) {
+void Sender::Failed(Job job, uint64_t epoch, CollectorState next, uint64_t delay_ms, std::string_view cause,
+                    std::string_view what) {
   if (next == CollectorState::kBackingOff && state_ != CollectorState::kHealthy && state_ != CollectorState::kBackingOff) {
     next = state_;  // a transport error during a hold keeps the hold's pace
   }
-  if (next == CollectorState::kBackingOff) ++failures_;
-  state_ = next;
   const uint64_t now = uv_now(loop_);
-  // A later answer never brings the next try forward.
+  // The failures of requests sent together count once: only a request of
+  // the current epoch (the probe, or the first to fail) moves the backoff.
+  if (epoch == epoch_) {
+    if (next == CollectorState::kBackingOff) ++failures_;
+    if (state_ == CollectorState::kHealthy || next != state_) next_try_ = 0;
+    state_ = next;
+    ++epoch_;
+  }
+  // Within a state, a later answer never brings the next try forward.
   WakeAt(std::max(next_try_, now + delay_ms));
   if (log_throttle_.Due(cause)) {
     Log(next == CollectorState::kUnauthorized || next == CollectorState::kMisconfigured ? LogLevel::kError

@@ -127,7 +127,8 @@ class Sender {
   void Pump();
   void CheckDone();
   void Finish(Request* r, CURLcode result);
-  void Failed(Job job, CollectorState next, uint64_t delay_ms, std::string_view cause, std::string_view what);
+  void Failed(Job job, uint64_t epoch, CollectorState next, uint64_t delay_ms, std::string_view cause,
+              std::string_view what);
   void Refused(Job job, long status, const std::string& answer);
   void PieceDone(Split* split);
   void WakeAt(uint64_t when);
@@ -164,6 +165,7 @@ class Sender {
   CollectorState state_ = CollectorState::kHealthy;
   uint64_t next_try_ = 0;  // uv_now() from which a request may go out (when not healthy)
   int failures_ = 0;       // consecutive failed attempts: the backoff's exponent
+  uint64_t epoch_ = 0;     // counts the answers that changed the state; requests carry theirs
 
   std::vector<Request*> active_;
   std::vector<Request*> idle_;  // requests (and their easy handles) to reuse

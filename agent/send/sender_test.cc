@@ -156,6 +156,8 @@ TEST_F(SenderTest, ATimeoutIsAFailedAttempt) {
 
 TEST_F(SenderTest, WhileTheCollectorFailsOneRequestAtATimeProbesItWhateverWaits) {
   config_.max_in_flight = 4;
+  config_.retry.initial_backoff = std::chrono::milliseconds(50);
+  config_.retry.max_backoff = std::chrono::milliseconds(200);
   for (int i = 0; i < 1000; ++i) collector_.Script(ScriptedAnswer::Status(503));
   Make();
   for (int i = 0; i < 20; ++i) out_.Submit(MakeBatch(1, i));
@@ -194,6 +196,28 @@ TEST_F(SenderTest, A429HoldsEveryBatchForRetryAfter) {
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_GE(reqs[1].received_ms - reqs[0].received_ms, 900);
   EXPECT_GE(reqs[2].received_ms - reqs[0].received_ms, 900);
+}
+
+TEST_F(SenderTest, A200ToARequestSentBeforeA429DoesNotLiftItsHold) {
+  config_.max_in_flight = 2;
+  collector_.Script(ScriptedAnswer::Status(429, "2"));
+  collector_.Script(ScriptedAnswer::Slow(300));  // the other request: accepted after the 429
+  Sender& s = Make();
+  out_.Submit(MakeBatch(1, 0));
+  out_.Submit(MakeBatch(1, 1));
+  ASSERT_TRUE(WaitDelivered(1));
+  EXPECT_EQ(s.state(), CollectorState::kHeld);
+  out_.Submit(MakeBatch(1, 2));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return out_.delivered.size() == 3; }, std::chrono::seconds(5)));
+  const auto reqs = collector_.requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  int64_t held_at = 0;
+  for (const auto& r : reqs) {
+    if (r.status == 429) held_at = r.received_ms;
+  }
+  // Nothing went out before Retry-After, whatever the other answer said.
+  EXPECT_GE(reqs[2].received_ms - held_at, 1900);
+  EXPECT_GE(reqs[3].received_ms - held_at, 1900);
 }
 
 TEST_F(SenderTest, A429WithRetryAfterZeroOrAPastDateDoesNotSpin) {

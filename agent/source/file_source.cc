@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "checkpoint/fingerprint.h"
@@ -221,7 +222,13 @@ void FileSource::StatPass(bool initial) {
     if (f->retired) {
       // A rotated-away file is read until it is deleted or has been idle for
       // rotate_wait: the app may write into it until it reopens its log.
-      if (st.st_nlink == 0 || idle >= config_.rotate_wait.count()) CloseFile(f);
+      if (st.st_nlink == 0 || idle >= config_.rotate_wait.count()) {
+        // Still on disk (app.log.1): its position is kept until the agent
+        // says every line of it is settled, so that a crash before then
+        // finds it again (RecoverRotated) instead of losing those lines.
+        if (st.st_nlink > 0) finished_[{f->dev, f->ino}] = Remember(f);
+        CloseFile(f);
+      }
     } else if (idle >= config_.close_idle_after.count()) {
       Log(LogLevel::kDebug, "source {}: {} idle for {} ms: closed until it grows", config_.name, f->path, idle);
       Sleep(f);
@@ -319,6 +326,13 @@ void FileSource::Discover(bool initial) {
     if (dormant != dormant_.end() && static_cast<uint64_t>(st.st_size) == dormant->second.offset) continue;
     to_open.push_back(path);
   }
+  // A dormant file no longer in the glob may have been renamed beside it
+  // (logrotate) after a last write: read what it got since.
+  std::vector<FileKey> missed;
+  for (const auto& [key, entry] : dormant_) {
+    if (!seen.count(key) && !dormant_misses_.count(key)) missed.push_back(key);
+  }
+  if (!missed.empty()) RecoverMoved(dormant_, missed);
   // Dormant files no longer in the glob are gone for good once they have
   // been missed for a while: a file being renamed between the glob and its
   // stat is missed by a pass, and must not be read again from 0 when it is
@@ -402,14 +416,20 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   f->dev = st.st_dev;
   f->ino = st.st_ino;
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  std::map<FileKey, CheckpointEntry>* from = &known_;
-  auto known = known_.find({st.st_dev, st.st_ino});
-  if (known == known_.end()) {
-    from = &dormant_;
-    known = dormant_.find({st.st_dev, st.st_ino});
+  // A file this source knows: from the last run, closed while idle, or
+  // rotated away and read to its end.
+  std::map<FileKey, CheckpointEntry>* from = nullptr;
+  std::map<FileKey, CheckpointEntry>::iterator known;
+  for (auto* entries : {&known_, &dormant_, &finished_}) {
+    known = entries->find({st.st_dev, st.st_ino});
+    if (known != entries->end()) {
+      from = entries;
+      break;
+    }
   }
   Generation copied;
-  if (known != from->end()) {
+  std::optional<Generation> lost_copy;  // a generation rewritten while not open, whose copy may hold its tail
+  if (from != nullptr) {
     const CheckpointEntry& entry = known->second;
     uint64_t fingerprint = 0;
     uint32_t got = 0;
@@ -427,6 +447,9 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
       f->pos = 0;
       Log(LogLevel::kInfo, "source {}: {} changed while it was not open; reading it from the start", config_.name,
           path);
+      if (entry.fingerprint_len == config_.fingerprint_bytes) {
+        lost_copy = Generation{entry.fingerprint, entry.fingerprint_len, entry.file_id, entry.offset};
+      }
     }
     from->erase(known);
   } else if (CopyOf(fd, size, &copied)) {
@@ -439,7 +462,9 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
         config_.name, path, f->pos);
   } else {
     f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
-    f->pos = at_end ? size : 0;
+    // A new file at a path the last run was reading (rotated while the agent
+    // was stopped) is news from its first byte, whatever start_at says.
+    f->pos = at_end && !known_paths_.count(path) ? size : 0;
   }
   FingerprintFile(fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
   f->last_growth_ms = MonotonicMillis();
@@ -457,6 +482,12 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   open_[{f->dev, f->ino}] = f;
   ++stats_.files_opened;
   if (static_cast<uint64_t>(st.st_size) > f->pos) MarkDirty(f);
+  if (lost_copy) {
+    // copytruncate while the agent was stopped: the lines past the
+    // checkpoint are in the copy, if it is still beside the file.
+    recent_.push_back(*lost_copy);
+    RecoverCopy(std::filesystem::path(path).parent_path().string(), *lost_copy);
+  }
   return f;
 }
 
@@ -711,33 +742,53 @@ void FileSource::FlushIdle(File* f, int64_t now_ms) {
 }
 
 void FileSource::SetCheckpoints(const std::vector<CheckpointEntry>& known) {
-  for (const CheckpointEntry& e : known) known_[{e.dev, e.ino}] = e;
+  for (const CheckpointEntry& e : known) {
+    known_[{e.dev, e.ino}] = e;
+    known_paths_.insert(e.path);
+  }
 }
 
 // Checkpointed files that are not at their path any more may have been
 // renamed beside it (logrotate's app.log -> app.log.1): each directory is
 // listed once, and such a file is read to its end.
 void FileSource::RecoverRotated() {
-  std::map<std::string, std::vector<FileKey>> moved;  // by the directory they were in
+  std::vector<FileKey> moved;
   for (const auto& [key, entry] : known_) {
     struct stat st;
     if (::stat(entry.path.c_str(), &st) == 0 && FileKey(st.st_dev, st.st_ino) == key) continue;  // waits its turn
-    moved[std::filesystem::path(entry.path).parent_path().string()].push_back(key);
+    moved.push_back(key);
   }
-  for (const auto& [dir, keys] : moved) {
-    std::map<FileKey, std::string> here;
+  RecoverMoved(known_, moved);
+}
+
+// Files of `entries` (by `keys`) that are not at their path any more may have
+// been renamed beside it (logrotate's app.log -> app.log.1): each directory is
+// listed once, and such a file that holds more than its position is opened
+// (taking its entry) and read to its end.
+void FileSource::RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys) {
+  std::map<std::string, std::vector<FileKey>> by_dir;
+  for (const FileKey& key : keys) {
+    if (auto it = entries.find(key); it != entries.end()) {
+      by_dir[std::filesystem::path(it->second.path).parent_path().string()].push_back(key);
+    }
+  }
+  for (const auto& [dir, dir_keys] : by_dir) {
+    std::map<FileKey, std::pair<std::string, uint64_t>> here;  // path and size
     std::error_code ec;
     for (const auto& item : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
       struct stat st;
-      if (::stat(item.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) here[{st.st_dev, st.st_ino}] = item.path();
+      if (::stat(item.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        here[{st.st_dev, st.st_ino}] = {item.path().string(), static_cast<uint64_t>(st.st_size)};
+      }
     }
-    for (const FileKey& key : keys) {
+    for (const FileKey& key : dir_keys) {
       auto found = here.find(key);
-      auto entry = known_.find(key);
-      if (found == here.end() || entry == known_.end() || files_.count(found->second)) continue;
-      Log(LogLevel::kInfo, "source {}: {} was renamed to {} while tailtrack was stopped; reading it to its end",
-          config_.name, entry->second.path, found->second);
-      if (File* f = Open(found->second, /*at_end=*/false)) Retire(f);  // takes its entry from known_
+      auto entry = entries.find(key);
+      if (found == here.end() || entry == entries.end() || files_.count(found->second.first)) continue;
+      if (found->second.second <= entry->second.offset) continue;  // nothing new in it
+      Log(LogLevel::kInfo, "source {}: {} was renamed to {} while not open; reading it to its end", config_.name,
+          entry->second.path, found->second.first);
+      if (File* f = Open(found->second.first, /*at_end=*/false)) Retire(f);  // takes its entry
     }
   }
 }
@@ -745,6 +796,11 @@ void FileSource::RecoverRotated() {
 void FileSource::Positions(std::vector<CheckpointEntry>* out) {
   EachFile([&](File* f) { out->push_back(Remember(f)); });
   for (const auto& [key, entry] : dormant_) out->push_back(entry);
+  for (const auto& [key, entry] : finished_) out->push_back(entry);
+}
+
+void FileSource::ForgetFinished(const std::function<bool(uint64_t file_id)>& settled) {
+  std::erase_if(finished_, [&](const auto& item) { return settled(item.second.file_id); });
 }
 
 CheckpointEntry FileSource::Remember(const File* f) const {

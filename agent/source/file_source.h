@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <memory>
@@ -94,6 +95,9 @@ class FileSource {
   // the last complete line handed to the sink (the owner moves it back to
   // the first line not yet settled).
   void Positions(std::vector<CheckpointEntry>* out);
+  // Rotated-away files read to their end and closed keep their position
+  // (in Positions) until `settled(file_id)` says nothing of them waits.
+  void ForgetFinished(const std::function<bool(uint64_t file_id)>& settled);
 
   // Backpressure: stop and resume reading. Files keep growing meanwhile;
   // they are the buffer.
@@ -133,6 +137,8 @@ class FileSource {
   File* Open(const std::string& path, bool at_end);
   // Known files renamed out of the glob while the agent was stopped.
   void RecoverRotated();
+  using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
+  void RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys);
   void CheckFingerprint(File* f);
   void Rewritten(File* f);
   void RecoverCopy(const std::string& dir, const Generation& old);
@@ -187,9 +193,10 @@ class FileSource {
   std::map<std::pair<uint64_t, uint64_t>, File*> open_;  // every open file by device and inode
   std::vector<File*> dirty_;            // files that may have unread bytes (File::dirty), in marking order
   std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
-  using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
   std::map<FileKey, CheckpointEntry> known_;    // the last run's positions not yet taken up
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
+  std::map<FileKey, CheckpointEntry> finished_;  // rotated-away files closed with lines maybe unsettled
+  std::set<std::string> known_paths_;           // paths the last run read (for start_at)
   std::map<FileKey, int64_t> dormant_misses_;   // since when (MonotonicMillis) a dormant file has not been found
   std::vector<Generation> recent_;        // generations just rewritten, newest last
   std::set<std::string> compressed_;      // compressed files skipped (said once)

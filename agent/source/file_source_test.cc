@@ -656,3 +656,109 @@ TEST_F(FileSourceTest, ClosedFilesRenamedInABurstAreNotReadAgain) {
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+class RestartTest : public FileSourceTest {
+ protected:
+  // Stops the source, keeping its positions as the agent would write them.
+  std::vector<CheckpointEntry> StopAndKeepPositions() {
+    std::vector<CheckpointEntry> positions;
+    source_->Positions(&positions);
+    source_->Close();
+    testing::RunLoopToEnd(&loop_);
+    lines_.seen.clear();
+    return positions;
+  }
+  void StartWith(const std::vector<CheckpointEntry>& positions) {
+    source_ = std::make_unique<FileSource>(&loop_, config_, 3, lines_);
+    source_->SetCheckpoints(positions);
+    source_->Start();
+  }
+  std::vector<std::string> Prefixes(size_t n) const {
+    std::vector<std::string> out;
+    for (const auto& l : lines_.seen) out.push_back(l.line.substr(0, n));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+TEST_F(RestartTest, CopytruncateWhileStoppedReadsTheUnreadTailFromTheCopy) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  const auto positions = StopAndKeepPositions();
+  AppendFile(path, Numbered(20, 23));  // never read by the first run
+  std::filesystem::copy_file(path, dir_ / "app.log.1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  AppendFile(path, "after\n");
+  StartWith(positions);
+  ASSERT_TRUE(WaitLines(4));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
+  EXPECT_EQ(Prefixes(7), (std::vector<std::string>{"after", "line 20", "line 21", "line 22"}));
+}
+
+TEST_F(RestartTest, ANewFileAtAPathTheLastRunReadIsReadWholeDespiteStartAtEnd) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "old\n");
+  config_.paths = {path};
+  config_.start_at = StartAt::kEnd;
+  Start();
+  AppendFile(path, "one\n");
+  ASSERT_TRUE(WaitLines(1));
+  const auto positions = StopAndKeepPositions();
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "written while stopped\n");
+  StartWith(positions);
+  ASSERT_TRUE(WaitLines(1));
+  EXPECT_EQ(lines_.seen[0].line, "written while stopped");
+}
+
+TEST_F(FileSourceTest, AClosedFileWrittenThenRenamedOutOfTheGlobIsReadToItsEnd) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\n");
+  config_.paths = {path};
+  config_.close_idle_after = std::chrono::milliseconds(100);
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->file_count() == 0; }));  // closed: idle
+  AppendFile(path, "two\n");  // a last write, then logrotate before the next stat pass
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "three\n");
+  ASSERT_TRUE(WaitLines(3));
+  std::vector<std::string> texts = lines_.texts();
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"one", "three", "two"}));
+}
+
+TEST_F(FileSourceTest, ARotatedFileReadToItsEndKeepsItsPositionUntilItsLinesAreSettled) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\n");
+  config_.paths = {path};
+  config_.rotate_wait = std::chrono::milliseconds(100);
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  const uint64_t id = lines_.seen[0].file_id;
+  ASSERT_EQ(std::rename(path.c_str(), (dir_ / "app.log.1").c_str()), 0);
+  WriteFile(path, "two\n");
+  ASSERT_TRUE(WaitLines(2));
+  auto has = [&] {
+    std::vector<CheckpointEntry> positions;
+    source_->Positions(&positions);
+    return std::any_of(positions.begin(), positions.end(), [&](const CheckpointEntry& e) { return e.file_id == id; });
+  };
+  // Closed after rotate_wait, but "one" may still be in a batch: the entry stays.
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->file_count() == 1; }));
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(300));
+  EXPECT_TRUE(has());
+  source_->ForgetFinished([&](uint64_t file_id) { return file_id != id; });
+  EXPECT_TRUE(has());
+  source_->ForgetFinished([](uint64_t) { return true; });
+  EXPECT_FALSE(has());
+}
+
+}  // namespace
+}  // namespace tailtrack

@@ -184,7 +184,7 @@ void UnixSource::Shed() {
   if (!paused_ || closing_) return;
   paused_ = false;
   shedding_ = true;
-  Log(LogLevel::kWarn, "source {}: the pipeline has been full for a while (spool full with when_full: block); "
+  Log(LogLevel::kWarn, "source {}: the pipeline has been full for a while (the spool takes no more); "
       "reading on and dropping lines so that writers do not wait forever (counted)", config_.name);
   const std::vector<Client*> all(clients_.begin(), clients_.end());
   for (Client* c : all) StartReading(c);
