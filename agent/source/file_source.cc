@@ -306,6 +306,7 @@ void FileSource::Discover(bool initial) {
     MoveTo(same, path);
   }
   std::set<FileKey> seen;  // the dormant files still in the glob
+  std::set<FileKey> seen_compressed;
   std::vector<std::string> to_open;
   for (const auto& path : found) {
     if (files_.count(path) || Excluded(path, config_.exclude)) continue;
@@ -321,11 +322,16 @@ void FileSource::Discover(bool initial) {
       continue;
     }
     // A file closed for idleness opens again when its size moves.
+    if (compressed_.count({st.st_dev, st.st_ino})) {
+      seen_compressed.insert({st.st_dev, st.st_ino});
+      continue;  // known not to be text: not opened again at every pass
+    }
     auto dormant = dormant_.find({st.st_dev, st.st_ino});
     if (dormant != dormant_.end()) seen.insert(dormant->first);
     if (dormant != dormant_.end() && static_cast<uint64_t>(st.st_size) == dormant->second.offset) continue;
     to_open.push_back(path);
   }
+  std::erase_if(compressed_, [&](const auto& item) { return !seen_compressed.count(item.first); });
   // A dormant file no longer in the glob may have been renamed beside it
   // (logrotate) after a last write: read what it got since.
   std::vector<FileKey> missed;
@@ -406,7 +412,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     // Rotations compressed by logrotate (app.log.2.gz) match globs like
     // app.log*: their bytes are never lines.
     ::close(fd);
-    if (compressed_.insert(path).second) {
+    if (compressed_.emplace(FileKey(st.st_dev, st.st_ino), path).second) {
       Log(LogLevel::kInfo, "source {}: {} is {} data, not text: skipped", config_.name, path, kind);
     }
     return nullptr;

@@ -199,7 +199,7 @@ class FileSource {
   std::set<std::string> known_paths_;           // paths the last run read (for start_at)
   std::map<FileKey, int64_t> dormant_misses_;   // since when (MonotonicMillis) a dormant file has not been found
   std::vector<Generation> recent_;        // generations just rewritten, newest last
-  std::set<std::string> compressed_;      // compressed files skipped (said once)
+  std::map<std::pair<uint64_t, uint64_t>, std::string> compressed_;  // compressed files skipped (said once), by inode
   std::set<std::string> said_;            // other warnings given once: unreadable directories, fifos
   LogThrottle log_throttle_;
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
