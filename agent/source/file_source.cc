@@ -468,9 +468,13 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
         config_.name, path, f->pos);
   } else {
     f->id = FileIdentityOf(fd, st.st_dev, st.st_ino);
-    // A new file at a path the last run was reading (rotated while the agent
-    // was stopped) is news from its first byte, whatever start_at says.
-    f->pos = at_end && !known_paths_.count(path) ? size : 0;
+    // start_at: end is for history the agent never saw running. A new file
+    // at a path the last run was reading, or any file written since the last
+    // run's checkpoints (rotated or created while the agent was stopped), is
+    // news from its first byte.
+    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+    const bool since_last_run = last_run_ms_ > 0 && mtime_ms > last_run_ms_;
+    f->pos = at_end && !known_paths_.count(path) && !since_last_run ? size : 0;
   }
   FingerprintFile(fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
   f->last_growth_ms = MonotonicMillis();
@@ -751,6 +755,7 @@ void FileSource::SetCheckpoints(const std::vector<CheckpointEntry>& known) {
   for (const CheckpointEntry& e : known) {
     known_[{e.dev, e.ino}] = e;
     known_paths_.insert(e.path);
+    last_run_ms_ = std::max(last_run_ms_, e.updated_ms);
   }
 }
 

@@ -197,6 +197,7 @@ class FileSource {
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
   std::map<FileKey, CheckpointEntry> finished_;  // rotated-away files closed with lines maybe unsettled
   std::set<std::string> known_paths_;           // paths the last run read (for start_at)
+  int64_t last_run_ms_ = 0;                     // wall clock of the last run's newest checkpoint entry
   std::map<FileKey, int64_t> dormant_misses_;   // since when (MonotonicMillis) a dormant file has not been found
   std::vector<Generation> recent_;        // generations just rewritten, newest last
   std::map<std::pair<uint64_t, uint64_t>, std::string> compressed_;  // compressed files skipped (said once), by inode

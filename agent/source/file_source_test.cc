@@ -762,3 +762,34 @@ TEST_F(FileSourceTest, ARotatedFileReadToItsEndKeepsItsPositionUntilItsLinesAreS
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST_F(RestartTest, ThreeRotationsWhileStoppedUnderAGlobOfTheRotatedNamesLoseNothingDespiteStartAtEnd) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "history\n");
+  config_.paths = {dir_ / "app.log*"};
+  config_.start_at = StartAt::kEnd;
+  Start();
+  AppendFile(path, "seen 1\n");
+  ASSERT_TRUE(WaitLines(1));
+  auto positions = StopAndKeepPositions();
+  for (auto& e : positions) e.updated_ms -= 2000;  // the last run's checkpoint: a while ago
+  AppendFile(path, "late 1\n");
+  // Three rename rotations while stopped: app.log -> .1 -> .2 -> .3.
+  for (int r = 0; r < 3; ++r) {
+    for (int i = r; i >= 1; --i) {
+      std::rename((dir_ / ("app.log." + std::to_string(i))).c_str(), (dir_ / ("app.log." + std::to_string(i + 1))).c_str());
+    }
+    std::rename(path.c_str(), (dir_ / "app.log.1").c_str());
+    WriteFile(path, "rotation " + std::to_string(r + 1) + "\n");
+  }
+  StartWith(positions);
+  ASSERT_TRUE(WaitLines(4));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
+  EXPECT_EQ(Prefixes(20), (std::vector<std::string>{"late 1", "rotation 1", "rotation 2", "rotation 3"}));
+}
+
+}  // namespace
+}  // namespace tailtrack
