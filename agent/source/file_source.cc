@@ -60,6 +60,16 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   return x ^ (x >> 31);
 }
 
+// Names logrotate and friends give compressed rotations.
+bool CompressedName(const std::string& path) {
+  for (const char* ext : {".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}) {
+    if (path.size() > std::strlen(ext) && path.compare(path.size() - std::strlen(ext), std::string::npos, ext) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // gzip, bzip2, xz and zstd, by their magic numbers.
 const char* CompressedKind(int fd) {
   unsigned char m[6] = {};
@@ -91,6 +101,12 @@ uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth) {
   uint64_t id = Mix(Mix(dev) ^ ino);
   if (birth) id = Mix(id ^ Mix(static_cast<uint64_t>(birth->sec) ^ (static_cast<uint64_t>(birth->nsec) << 32)));
   return id == 0 ? 1 : id;  // 0 means "not a file"
+}
+
+std::optional<int64_t> BirthMillis(int fd) {
+  struct statx stx;
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) != 0 || !(stx.stx_mask & STATX_BTIME)) return std::nullopt;
+  return static_cast<int64_t>(stx.stx_btime.tv_sec) * 1000 + stx.stx_btime.tv_nsec / 1'000'000;
 }
 
 uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino) {
@@ -355,11 +371,24 @@ void FileSource::Discover(bool initial) {
     dormant_misses_.erase(item.first);
     return true;
   });
+  // A copy found in this pass (copytruncate's app.log.1 under app.log*) is
+  // known as one only once its original is seen truncated: that is looked
+  // at first, for the open files, before any new file is opened.
+  if (!to_open.empty()) {
+    EachFile([&](File* f) {
+      struct stat st;
+      if (!f->retired && fstat(f->fd, &st) == 0) CheckTruncated(f, static_cast<uint64_t>(st.st_size));
+    });
+  }
   // Over the descriptor budget, idle files make room; what still does not
   // fit waits for a later pass (a file present at start under start_at: end
   // is remembered at its end now).
   KeepToBudget(to_open.size());
   for (const auto& path : to_open) {
+    // Two names of one file (a symlink and its target, hard links) in one
+    // pass: the first opened is the file; the second is not read again.
+    struct stat st;
+    if (files_.count(path) || ::stat(path.c_str(), &st) != 0 || FindOpen(st.st_dev, st.st_ino)) continue;
     if (files_.size() + retired_.size() >= config_.max_open_files) {
       if (initial && config_.start_at == StartAt::kEnd) {
         if (File* f = Open(path, /*at_end=*/true)) Sleep(f);
@@ -408,7 +437,8 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     ::close(fd);
     return nullptr;
   }
-  if (const char* kind = CompressedKind(fd)) {
+  const char* kind = CompressedName(path) ? "compressed (by its name)" : CompressedKind(fd);
+  if (kind != nullptr) {
     // Rotations compressed by logrotate (app.log.2.gz) match globs like
     // app.log*: their bytes are never lines.
     ::close(fd);
@@ -439,8 +469,12 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     const CheckpointEntry& entry = known->second;
     uint64_t fingerprint = 0;
     uint32_t got = 0;
+    // Born after the entry was written: a new file on a recycled inode, even
+    // if it begins like the old one (a fixed banner).
+    const std::optional<int64_t> born = BirthMillis(fd);
     const bool same = FingerprintFile(fd, entry.fingerprint_len, &fingerprint, &got) &&
-                      got == entry.fingerprint_len && fingerprint == entry.fingerprint && size >= entry.offset;
+                      got == entry.fingerprint_len && fingerprint == entry.fingerprint && size >= entry.offset &&
+                      !(born && *born > entry.updated_ms);
     if (same) {
       f->id = entry.file_id;
       f->pos = entry.offset;
@@ -454,7 +488,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
       Log(LogLevel::kInfo, "source {}: {} changed while it was not open; reading it from the start", config_.name,
           path);
       if (entry.fingerprint_len == config_.fingerprint_bytes) {
-        lost_copy = Generation{entry.fingerprint, entry.fingerprint_len, entry.file_id, entry.offset};
+        lost_copy = Generation{entry.fingerprint, entry.fingerprint_len, entry.file_id, entry.offset, WallClockMillis()};
       }
     }
     from->erase(known);
@@ -603,6 +637,17 @@ bool FileSource::ReadChunk(File* f) {
     f->checked_ms = now;
     CheckFingerprint(f);
   }
+  // Opened empty (logrotate creates app.log.1.gz, then fills it): its first
+  // bytes say what it is once they come.
+  if (f->pos == 0) {
+    if (const char* kind = CompressedKind(f->fd)) {
+      if (compressed_.emplace(FileKey(f->dev, f->ino), f->path).second) {
+        Log(LogLevel::kInfo, "source {}: {} is {} data, not text: skipped", config_.name, f->path, kind);
+      }
+      CloseFile(f);
+      return false;
+    }
+  }
   char* at = f->framer.ReadBuffer(scratch_, kReadChunk);
   const ssize_t n = pread(f->fd, at, kReadChunk, static_cast<off_t>(f->pos));
   if (n < 0) {
@@ -663,7 +708,7 @@ void FileSource::CheckFingerprint(File* f) {
 // generation had not been read up to may still be in copytruncate's copy.
 void FileSource::Rewritten(File* f) {
   ++stats_.truncations;
-  const Generation old{f->fingerprint, f->fingerprint_len, f->id, f->pos - f->framer.held_bytes()};
+  const Generation old{f->fingerprint, f->fingerprint_len, f->id, f->pos - f->framer.held_bytes(), WallClockMillis()};
   sink_.OnFileQuiet(Context(f));  // the old generation's last word
   if (old.fingerprint_len == config_.fingerprint_bytes) {
     if (recent_.size() >= kRecentGenerations) recent_.erase(recent_.begin());
@@ -707,25 +752,45 @@ void FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
 }
 
 bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {
-  // Only whole fingerprints: two files may well begin with the same short
-  // line, and taking one for the other's copy would skip its first lines.
-  auto matches = [&](uint64_t fingerprint, uint32_t len) {
-    if (len != config_.fingerprint_bytes || len > size) return false;
-    uint64_t got_fp = 0;
-    uint32_t got = 0;
-    return FingerprintFile(fd, len, &got_fp, &got) && got == len && got_fp == fingerprint;
-  };
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+  const int64_t now = WallClockMillis();
   for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
-    if (matches(it->fingerprint, it->fingerprint_len)) {
+    // Only whole fingerprints: two files may well begin with the same short line.
+    if (it->fingerprint_len != config_.fingerprint_bytes || it->fingerprint_len > size) continue;
+    if (now - it->rewritten_ms > kCopyWindowMs || mtime_ms > it->rewritten_ms + 1000) continue;
+    uint64_t fingerprint = 0;
+    uint32_t got = 0;
+    if (FingerprintFile(fd, it->fingerprint_len, &fingerprint, &got) && got == it->fingerprint_len &&
+        fingerprint == it->fingerprint) {
       *out = *it;
       return true;
     }
   }
+  // The copy may be found before its original is seen truncated (a stat pass
+  // between logrotate's copy and its truncate). Then the two files must hold
+  // the same bytes both at their start and just before where the original
+  // was read up to: a file that merely begins with the same banner does not.
   for (const auto& [path, f] : files_) {
-    if (matches(f->fingerprint, f->fingerprint_len)) {
-      *out = Generation{f->fingerprint, f->fingerprint_len, f->id, f->pos - f->framer.held_bytes()};
-      return true;
+    if (f->fingerprint_len != config_.fingerprint_bytes || f->fingerprint_len > size) continue;
+    uint64_t fingerprint = 0;
+    uint32_t got = 0;
+    if (!FingerprintFile(fd, f->fingerprint_len, &fingerprint, &got) || got != f->fingerprint_len ||
+        fingerprint != f->fingerprint) {
+      continue;
     }
+    const uint64_t read_to = f->pos - f->framer.held_bytes();
+    const uint64_t end = std::min(read_to, size);
+    const uint64_t begin = end > kCopyCheckBytes ? end - kCopyCheckBytes : 0;
+    std::string mine(end - begin, '\0'), theirs(end - begin, '\0');
+    if (pread(fd, mine.data(), mine.size(), static_cast<off_t>(begin)) != static_cast<ssize_t>(mine.size()) ||
+        pread(f->fd, theirs.data(), theirs.size(), static_cast<off_t>(begin)) != static_cast<ssize_t>(theirs.size()) ||
+        mine != theirs) {
+      continue;
+    }
+    *out = Generation{f->fingerprint, f->fingerprint_len, f->id, read_to, WallClockMillis()};
+    return true;
   }
   return false;
 }

@@ -35,6 +35,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,9 @@ struct FileBirth {
 uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth);
 // The same for the open file `fd` (whose fstat gave `dev` and `ino`).
 uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino);
+// The birth time of the open file `fd` in wall-clock milliseconds, where the
+// file system records one.
+std::optional<int64_t> BirthMillis(int fd);
 
 // A new identity for new content at the same place (a truncated or
 // rewritten file): its lines get messageIds never used before.
@@ -126,7 +130,14 @@ class FileSource {
     uint32_t fingerprint_len = 0;
     uint64_t file_id = 0;
     uint64_t offset = 0;  // the end of the last complete line read from it
+    int64_t rewritten_ms = 0;  // wall clock: when it was seen rewritten
   };
+  // A copy is recognised only for this long after its original was seen
+  // rewritten, and only if it was last written by then (logrotate copies, then
+  // truncates): a file that merely begins like another (a fixed banner) is
+  // not taken for its copy.
+  static constexpr int64_t kCopyWindowMs = 60'000;
+  static constexpr uint64_t kCopyCheckBytes = 4096;  // compared before the read position
   static constexpr size_t kRecentGenerations = 32;
   static constexpr int64_t kFingerprintCheckMs = 250;
   static constexpr int64_t kForgetAfterMs = 2'000;

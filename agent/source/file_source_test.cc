@@ -775,7 +775,7 @@ TEST_F(RestartTest, ThreeRotationsWhileStoppedUnderAGlobOfTheRotatedNamesLoseNot
   AppendFile(path, "seen 1\n");
   ASSERT_TRUE(WaitLines(1));
   auto positions = StopAndKeepPositions();
-  for (auto& e : positions) e.updated_ms -= 2000;  // the last run's checkpoint: a while ago
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // what follows is written after the checkpoint
   AppendFile(path, "late 1\n");
   // Three rename rotations while stopped: app.log -> .1 -> .2 -> .3.
   for (int r = 0; r < 3; ++r) {
@@ -789,6 +789,47 @@ TEST_F(RestartTest, ThreeRotationsWhileStoppedUnderAGlobOfTheRotatedNamesLoseNot
   ASSERT_TRUE(WaitLines(4));
   EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
   EXPECT_EQ(Prefixes(20), (std::vector<std::string>{"late 1", "rotation 1", "rotation 2", "rotation 3"}));
+}
+
+}  // namespace
+}  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST_F(FileSourceTest, ASymlinkAndItsTargetFoundInOnePassAreReadOnce) {
+  WriteFile(dir_ / "z.log", "one\ntwo\n");
+  ASSERT_EQ(::symlink((dir_ / "z.log").c_str(), (dir_ / "a.log").c_str()), 0);
+  ASSERT_EQ(::link((dir_ / "z.log").c_str(), (dir_ / "h.log").c_str()), 0);
+  config_.paths = {dir_ / "*.log"};
+  Start();
+  ASSERT_TRUE(WaitLines(2));
+  AppendFile(dir_ / "z.log", "three\n");
+  ASSERT_TRUE(WaitLines(3));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 3; }, std::chrono::milliseconds(300)));
+}
+
+TEST_F(FileSourceTest, FilesThatBeginWithTheSameBannerAreNotTakenForCopies) {
+  const std::string banner = "# service starting " + std::string(1200, '=') + "\n";
+  WriteFile(dir_ / "a.log", banner + Numbered(0, 20));
+  config_.paths = {dir_ / "*.log"};
+  Start();
+  ASSERT_TRUE(WaitLines(21));
+  WriteFile(dir_ / "b.log", banner + Numbered(100, 130));
+  ASSERT_TRUE(WaitLines(52));
+  EXPECT_NE(lines_.seen.back().file_id, lines_.seen.front().file_id);
+}
+
+TEST_F(FileSourceTest, ACompressedRotationCreatedEmptyAndFilledLaterIsNeverReadAsText) {
+  WriteFile(dir_ / "app.log", "text\n");
+  config_.paths = {dir_ / "app.log*"};
+  Start();
+  ASSERT_TRUE(WaitLines(1));
+  // As logrotate's compress does, but under a name that does not say so.
+  WriteFile(dir_ / "app.log.1.tmp", "");
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(150));
+  AppendFile(dir_ / "app.log.1.tmp", std::string("\x1f\x8b\x08\x00", 4) + "\nbinary\nbytes\n");
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 1; }, std::chrono::milliseconds(300)));
 }
 
 }  // namespace
