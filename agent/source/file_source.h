@@ -8,24 +8,26 @@
 // turn (a uv_idle handle keeps turning while any file has unread bytes), so
 // that several busy files share the loop fairly with the network.
 //
-// What it handles today: start_at for files present at start (files found
-// later are read from their beginning), exclude globs, partial last lines
-// (held until their newline or `idle_flush` without growth), max_line_bytes,
-// truncation (size below the read offset: read again from 0), a path whose
-// inode changed (the old file is read to its end, then closed; the new one is
-// read from 0), a deleted file (read to its end, then closed).
-// Checkpoints: the positions of the last run (SetCheckpoints) are taken up
-// by device and inode, checked against the fingerprint of the file's first
-// bytes: a known file resumes at its position with its old identity (so its
-// lines keep their messageIds); a file truncated or rewritten while the agent
-// was stopped is a new generation, read from 0 under a new identity; start_at
-// applies only to files never seen. A known file renamed out of the glob
-// while the agent was stopped (logrotate's app.log -> app.log.1) is looked
-// for in its directory and read to its end.
-// A truncation seen while running also starts a new generation (new
-// messageIds), so that new lines never reuse the ids of the old ones.
-// What it does not do yet: copies recognised by fingerprint, rotate_wait,
-// close_idle_after, a descriptor budget.
+// Identity: device, inode and a fingerprint of the first fingerprint_bytes.
+// A truncation, or first bytes that changed, start a new generation (a new
+// file_id, so new messageIds: an id is never reused for other bytes); the
+// generation's copy (copytruncate's app.log.1, in the glob or beside the
+// file) goes on under the old identity from where the original stopped.
+// A replaced or deleted file is read until deleted or idle for rotate_wait;
+// a file renamed within the glob is the same open file; a second name of an
+// open file is not read again. Compressed files are skipped.
+//
+// Checkpoints: SetCheckpoints() gives the last run's positions, taken up by
+// device and inode when the first bytes still match (a known file resumes
+// with its identity); start_at applies only to files never seen and not
+// written since the last run. Files renamed beside their path while not open
+// are found in their directory by inode and read to their end. Positions()
+// reports what the agent writes; ForgetFinished() lets it drop rotated files
+// whose lines are all settled.
+//
+// Descriptors: at most max_open_files per source; idle files (and those past
+// close_idle_after) are closed and reopened at their position when they grow.
+// See docs/sources.md for each rotation scenario.
 #pragma once
 
 #include <uv.h>
