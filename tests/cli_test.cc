@@ -1,6 +1,8 @@
 // The command line itself: versions, help and usage errors, on the real binary.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <string>
 
@@ -72,6 +74,30 @@ TEST(CliEncoding, AWindows1252LogMapsToUtf8Text) {
   EXPECT_EQ(c.Wait(), 0) << c.err();
   EXPECT_NE(c.out().find("\"msg\":\"Cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e\""), std::string::npos) << c.out();
   EXPECT_NE(c.out().find("\"msg\":\"Pi\xC3\xB1" "ata\""), std::string::npos) << c.out();
+}
+
+}  // namespace
+}  // namespace tailtrack::testing
+
+namespace tailtrack::testing {
+namespace {
+
+TEST(CliStopSummary, LinesCutForMaxLineBytesAreCountedWhenTheAgentStops) {
+  TempDir dir;
+  WriteFile(dir / "app.log", "short id=1\n" + std::string(3000, 'x') + " id=2\n");
+  const std::string config = dir / "c.yaml";
+  WriteFile(config, "collector: {url: \"http://127.0.0.1:1\", write_key: k}\n"
+                    "sources:\n"
+                    "  - {name: app, type: file, paths: [\"" + (dir / "app.log") + "\"], max_line_bytes: 1KiB}\n"
+                    "rules:\n"
+                    "  - {name: r, regex: 'id=(?P<id>\\d+)', event: {type: track, event: E, userId: \"{{ id }}\"}}\n");
+  Child agent({TAILTRACK_BINARY, "run", "--dry-run", "-c", config});
+  ASSERT_TRUE(Eventually([&] { return agent.err().find("2 lines read") != std::string::npos ||
+                                      agent.out().find("\"userId\":\"1\"") != std::string::npos; }));
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(), 0) << agent.err();
+  EXPECT_NE(agent.err().find("source app: 1 lines truncated and 0 skipped for max_line_bytes"), std::string::npos)
+      << agent.err();
 }
 
 }  // namespace

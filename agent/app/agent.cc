@@ -447,6 +447,30 @@ void Agent::Finish() {
   Log(LogLevel::kInfo, "stopped: {} lines read, {} events in {} batches delivered, {} dead letters", stats_.lines,
       options_.dry_run ? stats_.delivered_events : d.delivered_events,
       options_.dry_run ? stats_.delivered_batches : d.delivered_batches, stats_.dead_letters);
+  // What was cut, skipped or dropped on the way, said once at the end, per source.
+  for (const auto& s : sources_) {
+    const FileSourceStats fs = s->stats();
+    if (fs.truncated_lines + fs.skipped_lines > 0) {
+      Log(LogLevel::kInfo, "source {}: {} lines truncated and {} skipped for max_line_bytes", s->config().name,
+          fs.truncated_lines, fs.skipped_lines);
+    }
+  }
+  for (const auto& s : sockets_) {
+    const UnixSourceStats us = s->stats();
+    if (us.truncated_lines + us.skipped_lines + us.dropped_lines > 0) {
+      Log(LogLevel::kInfo, "source {}: {} lines truncated and {} skipped for max_line_bytes, {} dropped while the "
+          "pipeline was full", s->config().name, us.truncated_lines, us.skipped_lines, us.dropped_lines);
+    }
+  }
+  for (size_t i = 0; i < decoders_.size(); ++i) {
+    if (!decoders_[i]) continue;
+    const EnvelopeDecoder::Stats& es = decoders_[i]->stats();
+    if (es.undecodable + es.cut > 0) {
+      Log(LogLevel::kInfo, "source {}: {} lines were not {} records, {} records were over max_line_bytes",
+          config_.sources[i].name, es.undecodable, config_.sources[i].format == Format::kCri ? "CRI" : "docker",
+          es.cut);
+    }
+  }
   CloseAll();
 }
 
