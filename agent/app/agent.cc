@@ -78,7 +78,7 @@ int Agent::Run() {
     uv_signal_init(&loop_, s);
     s->data = this;
   }
-  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &checkpoint_timer_}) {
+  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &housekeeping_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -151,7 +151,7 @@ int Agent::Run() {
   started_ = true;
   if (!options_.dry_run) {
     WriteCheckpoints();  // entries of files gone for good are dropped now
-    uv_timer_start(&checkpoint_timer_, OnCheckpointTimer, kCheckpointIntervalMs, kCheckpointIntervalMs);
+    uv_timer_start(&housekeeping_timer_, OnHousekeeping, kCheckpointIntervalMs, kCheckpointIntervalMs);
     delivery_->Start();  // replays what the spool holds
   }
 
@@ -239,7 +239,7 @@ void Agent::OnBatch(std::unique_ptr<Batch> batch) {
 }
 
 // Files pause when memory is full (they are the buffer); sockets only when
-// the spool refuses too, and not for long (see OnCheckpointTimer).
+// the spool refuses too, and not for long (see OnHousekeeping).
 void Agent::UpdatePause() {
   const bool files = !draining_ && (paused_ ? !delivery_->low() : delivery_->full());
   const bool sockets = !draining_ && (sockets_paused_ ? !delivery_->low() : delivery_->blocked());
@@ -303,29 +303,15 @@ void Agent::WriteCheckpoints() {
   if (!lock_) return;
   // Once draining, the sources are closed: their last positions were taken then.
   if (!draining_) {
-    const Batch* open_batch = batcher_ ? batcher_->open_batch() : nullptr;
-    for (size_t i = 0; i < sources_.size(); ++i) {
-      const uint32_t index = static_cast<uint32_t>(config_.FindSource(sources_[i]->config().name).value_or(0));
-      sources_[i]->ForgetFinished([&](uint64_t file_id) { return Settled(index, file_id, open_batch); });
+    for (auto& source : sources_) {
+      source->ForgetFinished([&](uint64_t file_id) { return !UnsettledFrom(source->index(), file_id); });
     }
     SnapshotPositions();
   }
   std::vector<CheckpointEntry> entries = positions_;
-  const Batch* open = batcher_ ? batcher_->open_batch() : nullptr;
   for (CheckpointEntry& e : entries) {
-    const auto index = config_.FindSource(e.source);
-    const uint32_t source = static_cast<uint32_t>(index.value_or(0));
-    if (auto held = holds_.find({source, e.file_id}); held != holds_.end() && !held->second.empty()) {
-      e.offset = std::min(e.offset, held->second.begin()->first);
-    }
-    if (const EnvelopeDecoder* decoder = decoders_[source].get()) {
-      if (const auto held = decoder->HeldFrom(e.file_id)) e.offset = std::min(e.offset, *held);
-    }
-    if (open != nullptr) {
-      for (const BatchOrigin& o : open->origins) {
-        if (o.source == source && o.file_id == e.file_id) e.offset = std::min(e.offset, o.first_offset);
-      }
-    }
+    const uint32_t source = static_cast<uint32_t>(config_.FindSource(e.source).value_or(0));
+    if (const auto from = UnsettledFrom(source, e.file_id)) e.offset = std::min(e.offset, *from);
   }
   auto same = [](const CheckpointEntry& a, const CheckpointEntry& b) {
     return a.source == b.source && a.path == b.path && a.dev == b.dev && a.ino == b.ino && a.file_id == b.file_id &&
@@ -343,17 +329,24 @@ void Agent::WriteCheckpoints() {
   last_checkpoints_ = std::move(entries);
 }
 
-// Nothing of file `file_id` waits: no batch holds its lines, the open one
-// included, and no container line of it is still in pieces.
-bool Agent::Settled(uint32_t source, uint64_t file_id, const Batch* open) const {
-  if (holds_.count({source, file_id})) return false;
-  if (open != nullptr) {
+// The offset of the first line of file `file_id` not settled yet: held by a
+// batch (the open one included) or a container line still in pieces. None
+// when every line read from it is settled.
+std::optional<uint64_t> Agent::UnsettledFrom(uint32_t source, uint64_t file_id) const {
+  std::optional<uint64_t> from;
+  auto take = [&](uint64_t offset) { from = from ? std::min(*from, offset) : offset; };
+  if (auto held = holds_.find({source, file_id}); held != holds_.end() && !held->second.empty()) {
+    take(held->second.begin()->first);
+  }
+  if (const Batch* open = batcher_ ? batcher_->open_batch() : nullptr) {
     for (const BatchOrigin& o : open->origins) {
-      if (o.source == source && o.file_id == file_id) return false;
+      if (o.source == source && o.file_id == file_id) take(o.first_offset);
     }
   }
-  const EnvelopeDecoder* decoder = decoders_[source].get();
-  return decoder == nullptr || !decoder->HeldFrom(file_id);
+  if (const EnvelopeDecoder* decoder = decoders_[source].get()) {
+    if (const auto held = decoder->HeldFrom(file_id)) take(*held);
+  }
+  return from;
 }
 
 void Agent::SnapshotPositions() {
@@ -361,7 +354,8 @@ void Agent::SnapshotPositions() {
   for (auto& source : sources_) source->Positions(&positions_);
 }
 
-void Agent::OnCheckpointTimer(uv_timer_t* t) {
+void Agent::OnHousekeeping(uv_timer_t* t) {
+  // Every kCheckpointIntervalMs: checkpoints, and sockets paused too long.
   auto* self = static_cast<Agent*>(t->data);
   self->WriteCheckpoints();
   // Files are the buffer while reading is paused; sockets have none worth

@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,7 +110,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source);
   void WriteCheckpoints();
   void SnapshotPositions();
-  bool Settled(uint32_t source, uint64_t file_id, const Batch* open) const;
+  std::optional<uint64_t> UnsettledFrom(uint32_t source, uint64_t file_id) const;
   void ReloadKey();
 
   static void OnSignal(uv_signal_t* h, int signum);
@@ -117,7 +118,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   static void OnFlushTimer(uv_timer_t* t);
   static void OnDrainTimer(uv_timer_t* t);
   static void OnFinishTimer(uv_timer_t* t);
-  static void OnCheckpointTimer(uv_timer_t* t);
+  static void OnHousekeeping(uv_timer_t* t);
 
   const Config& config_;
   std::unique_ptr<RuleSet> rules_;
@@ -130,7 +131,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   uv_timer_t flush_timer_;
   uv_timer_t drain_timer_;
   uv_timer_t finish_timer_;
-  uv_timer_t checkpoint_timer_;
+  uv_timer_t housekeeping_timer_;
 
   // Container envelopes, between sources and rules: one decoder per cri or
   // docker source (by source index; null for the others).

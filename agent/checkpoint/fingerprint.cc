@@ -57,4 +57,10 @@ bool FingerprintFile(int fd, uint32_t len, uint64_t* fingerprint, uint32_t* got)
   return true;
 }
 
+bool FileBeginsWith(int fd, uint32_t len, uint64_t fingerprint) {
+  uint64_t got_fingerprint = 0;
+  uint32_t got = 0;
+  return FingerprintFile(fd, len, &got_fingerprint, &got) && got == len && got_fingerprint == fingerprint;
+}
+
 }  // namespace tailtrack

@@ -25,4 +25,8 @@ uint64_t Fingerprint(std::string_view bytes);
 // read error (errno set). Memory used is fixed, whatever `len`.
 bool FingerprintFile(int fd, uint32_t len, uint64_t* fingerprint, uint32_t* got);
 
+// Whether the file open at `fd` has at least `len` bytes and its first `len`
+// hash to `fingerprint`. False on a read error.
+bool FileBeginsWith(int fd, uint32_t len, uint64_t fingerprint);
+
 }  // namespace tailtrack

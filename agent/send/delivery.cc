@@ -58,6 +58,11 @@ void Delivery::SpoolMemory() {
     if (!ToSpool(memory_.front())) return;
     memory_.pop_front();
   }
+  NoteRoom();
+}
+
+// Memory was full and is half empty again: paused sources may resume.
+void Delivery::NoteRoom() {
   if (was_full_ && low()) {
     was_full_ = false;
     listener_.OnProgress();
@@ -121,10 +126,7 @@ void Delivery::Pump() {
     sender_->Send(std::move(next));
   }
   pumping_ = false;
-  if (was_full_ && low()) {
-    was_full_ = false;
-    listener_.OnProgress();
-  }
+  NoteRoom();
   if (full()) was_full_ = true;
   if (draining_ && drained()) listener_.OnProgress();
 }
@@ -165,8 +167,6 @@ void Delivery::BeginDrain() {
 bool Delivery::drained() const { return memory_.empty() && sender_->busy() == 0; }
 
 uint64_t Delivery::SpoolEverything(std::vector<std::unique_ptr<Batch>> unsent) {
-  uv_timer_stop(&sync_timer_);
-  sync_armed_ = false;
   uint64_t lost = 0;
   auto keep = [&](std::unique_ptr<Batch>& batch) {
     if (batch->from_spool) return;  // still in the spool: read again at the next start
@@ -176,6 +176,7 @@ uint64_t Delivery::SpoolEverything(std::vector<std::unique_ptr<Batch>> unsent) {
   for (auto& batch : memory_) keep(batch);
   memory_.clear();
   replayed_.clear();
+  // Synced now, not at the timer: the loop is about to end.
   uv_timer_stop(&sync_timer_);
   sync_armed_ = false;
   if (spool_ != nullptr) SyncNow();

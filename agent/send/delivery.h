@@ -106,7 +106,8 @@ class Delivery : private SenderListener {
   // Appends to the spool and schedules the sync that settles it. False
   // (the batch is still the caller's) when the spool refuses it.
   bool ToSpool(std::unique_ptr<Batch>& batch);
-  void SpoolMemory();  // the collector fails: what waits in memory moves to the spool
+  void SpoolMemory();
+  void NoteRoom();  // the collector fails: what waits in memory moves to the spool
   void Pump();
   void ScheduleSync();
   void SyncNow();

@@ -103,10 +103,13 @@ uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth) {
   return id == 0 ? 1 : id;  // 0 means "not a file"
 }
 
+// A file time in wall-clock milliseconds, comparable with WallClockMillis().
+static int64_t Millis(const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000 + t.tv_nsec / 1'000'000; }
+
 std::optional<int64_t> BirthMillis(int fd) {
   struct statx stx;
   if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) != 0 || !(stx.stx_mask & STATX_BTIME)) return std::nullopt;
-  return static_cast<int64_t>(stx.stx_btime.tv_sec) * 1000 + stx.stx_btime.tv_nsec / 1'000'000;
+  return Millis(timespec{stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec});
 }
 
 uint64_t FileIdentityOf(int fd, dev_t dev, ino_t ino) {
@@ -467,13 +470,10 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
   std::optional<Generation> lost_copy;  // a generation rewritten while not open, whose copy may hold its tail
   if (from != nullptr) {
     const CheckpointEntry& entry = known->second;
-    uint64_t fingerprint = 0;
-    uint32_t got = 0;
     // Born after the entry was written: a new file on a recycled inode, even
     // if it begins like the old one (a fixed banner).
     const std::optional<int64_t> born = BirthMillis(fd);
-    const bool same = FingerprintFile(fd, entry.fingerprint_len, &fingerprint, &got) &&
-                      got == entry.fingerprint_len && fingerprint == entry.fingerprint && size >= entry.offset &&
+    const bool same = FileBeginsWith(fd, entry.fingerprint_len, entry.fingerprint) && size >= entry.offset &&
                       !(born && *born > entry.updated_ms);
     if (same) {
       f->id = entry.file_id;
@@ -506,7 +506,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     // at a path the last run was reading, or any file written since the last
     // run's checkpoints (rotated or created while the agent was stopped), is
     // news from its first byte.
-    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+    const int64_t mtime_ms = Millis(st.st_mtim);
     const bool since_last_run = last_run_ms_ > 0 && mtime_ms > last_run_ms_;
     f->pos = at_end && !known_paths_.count(path) && !since_last_run ? size : 0;
   }
@@ -738,10 +738,7 @@ void FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
     }
     const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) continue;
-    uint64_t fingerprint = 0;
-    uint32_t got = 0;
-    const bool copy = FingerprintFile(fd, old.fingerprint_len, &fingerprint, &got) && got == old.fingerprint_len &&
-                      fingerprint == old.fingerprint;
+    const bool copy = FileBeginsWith(fd, old.fingerprint_len, old.fingerprint);
     ::close(fd);
     if (!copy) continue;
     if (File* f = Open(path, /*at_end=*/false)) {
@@ -754,16 +751,13 @@ void FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
 bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {
   struct stat st;
   if (fstat(fd, &st) != 0) return false;
-  const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+  const int64_t mtime_ms = Millis(st.st_mtim);
   const int64_t now = WallClockMillis();
   for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
     // Only whole fingerprints: two files may well begin with the same short line.
     if (it->fingerprint_len != config_.fingerprint_bytes || it->fingerprint_len > size) continue;
     if (now - it->rewritten_ms > kCopyWindowMs || mtime_ms > it->rewritten_ms + 1000) continue;
-    uint64_t fingerprint = 0;
-    uint32_t got = 0;
-    if (FingerprintFile(fd, it->fingerprint_len, &fingerprint, &got) && got == it->fingerprint_len &&
-        fingerprint == it->fingerprint) {
+    if (FileBeginsWith(fd, it->fingerprint_len, it->fingerprint)) {
       *out = *it;
       return true;
     }
@@ -773,11 +767,8 @@ bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {
   // the same bytes both at their start and just before where the original
   // was read up to: a file that merely begins with the same banner does not.
   for (const auto& [path, f] : files_) {
-    if (f->fingerprint_len != config_.fingerprint_bytes || f->fingerprint_len > size) continue;
-    uint64_t fingerprint = 0;
-    uint32_t got = 0;
-    if (!FingerprintFile(fd, f->fingerprint_len, &fingerprint, &got) || got != f->fingerprint_len ||
-        fingerprint != f->fingerprint) {
+    if (f->fingerprint_len != config_.fingerprint_bytes || f->fingerprint_len > size ||
+        !FileBeginsWith(fd, f->fingerprint_len, f->fingerprint)) {
       continue;
     }
     const uint64_t read_to = f->pos - f->framer.held_bytes();

@@ -120,6 +120,7 @@ class FileSource {
   size_t file_count() const { return files_.size(); }
   FileSourceStats stats() const;
   const SourceConfig& config() const { return config_; }
+  uint32_t index() const { return index_; }  // in Config::sources
 
  private:
   struct File;

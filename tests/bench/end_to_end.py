@@ -84,6 +84,19 @@ def start_collector(build, out, port=0):
     return proc, m.group(1)
 
 
+def wait_for_events(counts, expected, since, limit=300):
+    """Reads the collector's per-request counts until `expected` events or `limit` s after `since`."""
+    received = 0
+    with open(counts, "rb") as f:
+        while received < expected and time.monotonic() - since < limit:
+            line = f.readline()
+            if line.endswith(b"\n"):
+                received += int(line)
+            else:
+                time.sleep(0.005)
+    return received
+
+
 def one_run(build, log, expected, work):
     counts = os.path.join(work, "collector.out")
     with open(counts, "wb") as out:
@@ -94,14 +107,7 @@ def one_run(build, log, expected, work):
     t0 = time.monotonic()
     agent = subprocess.Popen([os.path.join(build, "tailtrack"), "run", "-c", config],
                              stderr=open(os.path.join(work, "agent.err"), "w"))
-    received = 0
-    with open(counts, "rb") as f:
-        while received < expected and time.monotonic() - t0 < 300:
-            line = f.readline()
-            if line.endswith(b"\n"):
-                received += int(line)
-            else:
-                time.sleep(0.005)
+    received = wait_for_events(counts, expected, t0)
     wall = time.monotonic() - t0
     agent.send_signal(signal.SIGTERM)
     _, status, usage = os.wait4(agent.pid, 0)
@@ -157,14 +163,7 @@ def outage_run(build, log, expected, work):
     with open(counts, "wb") as out:
         collector, _ = start_collector(build, out, port)
     t1 = time.monotonic()
-    received = 0
-    with open(counts, "rb") as f:
-        while received < expected and time.monotonic() - t1 < 300:
-            line = f.readline()
-            if line.endswith(b"\n"):
-                received += int(line)
-            else:
-                time.sleep(0.005)
+    received = wait_for_events(counts, expected, t1)
     replay_wall = time.monotonic() - t1
     agent.send_signal(signal.SIGTERM)
     _, status, usage = os.wait4(agent.pid, 0)
