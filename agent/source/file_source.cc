@@ -103,6 +103,22 @@ uint64_t FileIdentity(uint64_t dev, uint64_t ino, const FileBirth* birth) {
   return id == 0 ? 1 : id;  // 0 means "not a file"
 }
 
+// The offset of the first byte of the line that holds byte `pos - 1` of the
+// open file `fd`: `pos` itself when a '\n' is just before it, 0 when none is.
+static uint64_t LineStart(int fd, uint64_t pos) {
+  char buf[4096];
+  while (pos > 0) {
+    const uint64_t begin = pos > sizeof buf ? pos - sizeof buf : 0;
+    const ssize_t n = pread(fd, buf, pos - begin, static_cast<off_t>(begin));
+    if (n != static_cast<ssize_t>(pos - begin)) return 0;
+    for (uint64_t i = pos - begin; i > 0; --i) {
+      if (buf[i - 1] == '\n') return begin + i;
+    }
+    pos = begin;
+  }
+  return 0;
+}
+
 // A file time in wall-clock milliseconds, comparable with WallClockMillis().
 static int64_t Millis(const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000 + t.tv_nsec / 1'000'000; }
 
@@ -498,6 +514,11 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     // read twice and the lines the original had not reached are not lost.
     f->id = copied.file_id;
     f->pos = std::min(copied.offset, size);
+    // A copy still being written (logrotate copies, then truncates) may end
+    // inside a line: start at that line's beginning, where the original has
+    // the same bytes at the same offset (so the same messageIds), never at a
+    // torn fragment.
+    if (f->pos < copied.offset) f->pos = LineStart(fd, f->pos);
     Log(LogLevel::kInfo, "source {}: {} is a copy of a file already read (copytruncate); reading it from offset {}",
         config_.name, path, f->pos);
   } else {

@@ -834,3 +834,29 @@ TEST_F(FileSourceTest, ACompressedRotationCreatedEmptyAndFilledLaterIsNeverReadA
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST_F(FileSourceTest, ACopyFoundWhileStillBeingWrittenGivesWholeLinesUnderTheOriginalIds) {
+  const std::string path = dir_ / "app.log";
+  const std::string content = Numbered(0, 40);
+  WriteFile(path, content);
+  config_.paths = {dir_ / "app.log*"};
+  Start();
+  ASSERT_TRUE(WaitLines(40));
+  const uint64_t id = lines_.seen[0].file_id;
+  // logrotate's copy, caught half written (it ends inside a line), then finished.
+  WriteFile(dir_ / "app.log.1", content.substr(0, 1500));
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(150));
+  AppendFile(dir_ / "app.log.1", content.substr(1500));
+  RunLoopUntil(&loop_, [] { return false; }, std::chrono::milliseconds(300));
+  for (size_t i = 40; i < lines_.seen.size(); ++i) {
+    EXPECT_EQ(lines_.seen[i].file_id, id);
+    EXPECT_EQ(lines_.seen[i].line.substr(0, 5), "line ") << "a torn fragment: " << lines_.seen[i].line;
+    EXPECT_EQ(content.substr(lines_.seen[i].offset, lines_.seen[i].line.size()), lines_.seen[i].line);
+  }
+}
+
+}  // namespace
+}  // namespace tailtrack
