@@ -692,6 +692,12 @@ bool FileSource::ReadChunk(File* f) {
   f->framer.Framed(scratch_, static_cast<size_t>(n), next, [&](std::string_view line, uint64_t offset) {
     Deliver(ctx, line, offset);
   });
+  // The fingerprint follows a young file up to fingerprint_bytes at once, not
+  // at the next check: copytruncate may come before that, and only a whole
+  // fingerprint lets its copy be recognised.
+  if (f->fd >= 0 && f->fingerprint_len < config_.fingerprint_bytes && f->pos > f->fingerprint_len) {
+    CheckFingerprint(f);
+  }
   return static_cast<size_t>(n) == kReadChunk;
 }
 
