@@ -14,7 +14,7 @@
 namespace tailtrack {
 
 Agent::Agent(const Config& config, std::unique_ptr<RuleSet> rules, AgentOptions options)
-    : config_(config), rules_(std::move(rules)), options_(options) {}
+    : config_(&config), rules_(std::move(rules)), options_(options) {}
 
 Agent::~Agent() = default;
 
@@ -22,42 +22,42 @@ Agent::~Agent() = default;
 // the last run; the spool. Errors are one line on stderr.
 bool Agent::OpenState() {
   std::error_code ec;
-  if (!std::filesystem::is_directory(config_.state_dir, ec)) {
-    std::filesystem::create_directories(config_.state_dir, ec);
+  if (!std::filesystem::is_directory(config_->state_dir, ec)) {
+    std::filesystem::create_directories(config_->state_dir, ec);
     if (ec) {
-      const ConfigError error(config_.path, config_.state_dir_mark,
-                              fmt::format("cannot create state_dir {}: {}", config_.state_dir, ec.message()));
+      const ConfigError error(config_->path, config_->state_dir_mark,
+                              fmt::format("cannot create state_dir {}: {}", config_->state_dir, ec.message()));
       std::fprintf(stderr, "%s\n", error.what());
       exit_status_ = kExitConfig;
       return false;
     }
-    ::chmod(config_.state_dir.c_str(), 0700);
+    ::chmod(config_->state_dir.c_str(), 0700);
   }
   std::string error;
-  lock_ = StateLock::Acquire(config_.state_dir, &error);
+  lock_ = StateLock::Acquire(config_->state_dir, &error);
   if (!lock_) {
     std::fprintf(stderr, "tailtrack: %s\n", error.c_str());
     exit_status_ = 1;
     return false;
   }
-  checkpoint_path_ = config_.state_dir + "/checkpoints";
+  checkpoint_path_ = config_->state_dir + "/checkpoints";
   if (!LoadCheckpoints(checkpoint_path_, &last_checkpoints_, &error)) {
     const std::string aside = SetAsideCheckpoints(checkpoint_path_);
     Log(LogLevel::kError, "{}; set aside as {}: files are read as if never seen (start_at)", error, aside);
     last_checkpoints_.clear();
   }
-  spool_ = Spool::Open(SpoolOptions{config_.spool.dir, config_.spool.max_bytes, config_.spool.when_full,
-                                    config_.spool.fsync},
+  spool_ = Spool::Open(SpoolOptions{config_->spool.dir, config_->spool.max_bytes, config_->spool.when_full,
+                                    config_->spool.fsync},
                        &error);
   if (!spool_) {
-    std::fprintf(stderr, "%s\n", ConfigError(config_.path, config_.state_dir_mark, error).what());
+    std::fprintf(stderr, "%s\n", ConfigError(config_->path, config_->state_dir_mark, error).what());
     exit_status_ = kExitConfig;
     return false;
   }
   const SpoolStats& waiting = spool_->stats();
   if (waiting.batches > 0) {
     Log(LogLevel::kInfo, "spool {}: {} batches ({} events, {} bytes) wait from an earlier run; replaying them",
-        config_.spool.dir, waiting.batches, waiting.events, waiting.bytes);
+        config_->spool.dir, waiting.batches, waiting.events, waiting.bytes);
   }
   return true;
 }
@@ -78,7 +78,7 @@ int Agent::Run() {
     uv_signal_init(&loop_, s);
     s->data = this;
   }
-  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &housekeeping_timer_}) {
+  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &housekeeping_timer_, &watch_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -87,21 +87,13 @@ int Agent::Run() {
   uv_signal_start(&sighup_, OnHangup, SIGHUP);
 
   const size_t max_memory =
-      std::max<size_t>(8, kMaxPendingFactor * static_cast<size_t>(std::max(1, config_.collector.max_in_flight)));
-  batcher_ = std::make_unique<Batcher>(config_.batch, static_cast<BatchListener&>(*this));
-  decoders_.resize(config_.sources.size());
-  transcoders_.resize(config_.sources.size());
-  for (size_t i = 0; i < config_.sources.size(); ++i) {
-    transcoders_[i] = LineTranscoder::For(config_.sources[i].encoding);
-    const Format format = config_.sources[i].format;
-    if (format == Format::kCri || format == Format::kDocker) {
-      decoders_[i] = std::make_unique<EnvelopeDecoder>(config_.sources[i]);
-    }
-  }
+      std::max<size_t>(8, kMaxPendingFactor * static_cast<size_t>(std::max(1, config_->collector.max_in_flight)));
+  batcher_ = std::make_unique<Batcher>(config_->batch, static_cast<BatchListener&>(*this));
+  for (size_t i = 0; i < config_->sources.size(); ++i) StartDecoders(i);
   if (!options_.dry_run) {
     delivery_ = std::make_unique<Delivery>(&loop_, max_memory, spool_.get(), static_cast<DeliveryListener&>(*this));
-    dead_letter_ = std::make_unique<DeadLetter>(DeadLetterPath(config_), config_.dead_letter.max_bytes);
-    sender_ = std::make_unique<Sender>(&loop_, config_.collector, delivery_->sender_listener());
+    dead_letter_ = std::make_unique<DeadLetter>(DeadLetterPath(*config_), config_->dead_letter.max_bytes);
+    sender_ = std::make_unique<Sender>(&loop_, config_->collector, delivery_->sender_listener());
     delivery_->set_sender(sender_.get());
     std::string error;
     if (!sender_->Init(&error)) {
@@ -122,24 +114,14 @@ int Agent::Run() {
     return kExitConfig;
   }
 
-  Log(LogLevel::kInfo, "tailtrack {} starting: {} sources; {}", TAILTRACK_VERSION, config_.sources.size(),
+  Log(LogLevel::kInfo, "tailtrack {} starting: {} sources; {}", TAILTRACK_VERSION, config_->sources.size(),
       options_.dry_run ? std::string("dry run, batches go to stdout")
                        : fmt::format("sending to {}/v1/capture (compression {}, {} requests at once)",
-                                     config_.collector.url,
-                                     config_.collector.compression == Compression::kGzip ? "gzip" : "none",
-                                     config_.collector.max_in_flight));
-  for (size_t i = 0; i < config_.sources.size(); ++i) {
-    const SourceConfig& sc = config_.sources[i];
-    if (sc.type != SourceType::kFile) continue;
-    auto source = std::make_unique<FileSource>(&loop_, sc, static_cast<uint32_t>(i), static_cast<LineSink&>(*this));
-    std::vector<CheckpointEntry> known;
-    for (const CheckpointEntry& e : last_checkpoints_) {
-      if (e.source == sc.name) known.push_back(e);
-    }
-    source->SetCheckpoints(std::move(known));
-    source->Start();
-    Log(LogLevel::kInfo, "source {}: {} files match {}", sc.name, source->file_count(), fmt::join(sc.paths, ", "));
-    sources_.push_back(std::move(source));
+                                     config_->collector.url,
+                                     config_->collector.compression == Compression::kGzip ? "gzip" : "none",
+                                     config_->collector.max_in_flight));
+  for (size_t i = 0; i < config_->sources.size(); ++i) {
+    if (config_->sources[i].type == SourceType::kFile) StartSource(i, last_checkpoints_);
   }
 
   for (const auto& s : sockets_) {
@@ -149,6 +131,8 @@ int Agent::Run() {
         sc.group);
   }
   started_ = true;
+  config_loaded_ms_ = WallClockMillis();
+  StartWatch();
   if (!options_.dry_run) {
     WriteCheckpoints();  // entries of files gone for good are dropped now
     uv_timer_start(&housekeeping_timer_, OnHousekeeping, kCheckpointIntervalMs, kCheckpointIntervalMs);
@@ -158,6 +142,8 @@ int Agent::Run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   sources_.clear();
   sockets_.clear();
+  stopped_files_.clear();
+  stopped_sockets_.clear();
   sender_.reset();
   delivery_.reset();
   uv_loop_close(&loop_);
@@ -167,15 +153,15 @@ int Agent::Run() {
 // Sockets are bound before anything is read, so that a socket that cannot be
 // set up stops the agent before it has taken a line it could not deliver.
 bool Agent::StartSockets() {
-  for (size_t i = 0; i < config_.sources.size(); ++i) {
-    const SourceConfig& sc = config_.sources[i];
+  for (size_t i = 0; i < config_->sources.size(); ++i) {
+    const SourceConfig& sc = config_->sources[i];
     if (sc.type != SourceType::kUnix) continue;
     auto source = std::make_unique<UnixSource>(&loop_, sc, static_cast<uint32_t>(i), static_cast<LineSink&>(*this));
     SourceError error;
     const bool ok = source->Start(&error);
     sockets_.push_back(std::move(source));  // a failed one may still have a handle closing
     if (!ok) {
-      std::fprintf(stderr, "%s\n", ConfigError(config_.path, error.mark, error.message).what());
+      std::fprintf(stderr, "%s\n", ConfigError(config_->path, error.mark, error.message).what());
       return false;
     }
   }
@@ -203,7 +189,7 @@ void Agent::MapLine(const LineContext& line) {
 }
 
 void Agent::ArmFlushTimer() {
-  const int64_t interval = config_.batch.flush_interval.count();
+  const int64_t interval = config_->batch.flush_interval.count();
   const int64_t due = batcher_->opened_ms() + interval - MonotonicMillis();
   flush_armed_ = true;
   uv_timer_start(&flush_timer_, OnFlushTimer, static_cast<uint64_t>(std::clamp<int64_t>(due, 0, interval)), 0);
@@ -214,7 +200,7 @@ void Agent::OnFlushTimer(uv_timer_t* t) {
   self->flush_armed_ = false;
   if (!self->batcher_->has_open_batch()) return;
   // The batch that armed the timer may have gone out full; this one may be younger.
-  if (MonotonicMillis() - self->batcher_->opened_ms() >= self->config_.batch.flush_interval.count()) {
+  if (MonotonicMillis() - self->batcher_->opened_ms() >= self->config_->batch.flush_interval.count()) {
     self->batcher_->Flush();
   } else {
     self->ArmFlushTimer();
@@ -263,7 +249,7 @@ void Agent::OnDeadLetter(std::string_view reason, std::string_view event_json, u
 void Agent::WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) {
   ++stats_.dead_letters;
   std::string_view name;
-  if (source < config_.sources.size()) name = config_.sources[source].name;
+  if (source < config_->sources.size()) name = config_->sources[source].name;
   if (!dead_letter_) {
     Log(LogLevel::kWarn, "source {}: event not sent: {}", name, reason);
     return;
@@ -310,7 +296,7 @@ void Agent::WriteCheckpoints() {
   }
   std::vector<CheckpointEntry> entries = positions_;
   for (CheckpointEntry& e : entries) {
-    const uint32_t source = static_cast<uint32_t>(config_.FindSource(e.source).value_or(0));
+    const uint32_t source = static_cast<uint32_t>(config_->FindSource(e.source).value_or(0));
     if (const auto from = UnsettledFrom(source, e.file_id)) e.offset = std::min(e.offset, *from);
   }
   auto same = [](const CheckpointEntry& a, const CheckpointEntry& b) {
@@ -365,22 +351,16 @@ void Agent::OnHousekeeping(uv_timer_t* t) {
   }
 }
 
-void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->ReloadKey(); }
+void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->Reload("SIGHUP"); }
 
+// A refused reload still takes a new key from write_key_file: a key fixed
+// after a 401 should not wait for the configuration to be fixed too.
 void Agent::ReloadKey() {
-  if (!sender_) return;
-  if (config_.collector.write_key_file.empty()) {
-    Log(LogLevel::kInfo, "SIGHUP: the write key comes from the configuration, not a file; nothing to re-read "
-        "(the environment is not read again)");
-    return;
-  }
+  if (!sender_ || config_->collector.write_key_file.empty()) return;
   std::string key, error;
-  if (!ReadWriteKeyFile(config_.collector.write_key_file, &key, &error)) {
-    Log(LogLevel::kError, "SIGHUP: {}; keeping the current key", error);
-    return;
-  }
+  if (!ReadWriteKeyFile(config_->collector.write_key_file, &key, &error)) return;  // the reload's error said why
   sender_->SetWriteKey(key);
-  Log(LogLevel::kInfo, "SIGHUP: write key re-read from {}", config_.collector.write_key_file);
+  Log(LogLevel::kInfo, "write key re-read from {}", config_->collector.write_key_file);
 }
 
 void Agent::OnSignal(uv_signal_t* h, int signum) {
@@ -390,7 +370,7 @@ void Agent::OnSignal(uv_signal_t* h, int signum) {
     uv_timer_start(&self->finish_timer_, OnFinishTimer, 0, 0);
     return;
   }
-  Log(LogLevel::kInfo, "signal {}: draining (up to {} ms)", signum, self->config_.collector.drain_timeout.count());
+  Log(LogLevel::kInfo, "signal {}: draining (up to {} ms)", signum, self->config_->collector.drain_timeout.count());
   self->BeginDrain();
 }
 
@@ -407,7 +387,7 @@ void Agent::BeginDrain() {
     uv_timer_start(&finish_timer_, OnFinishTimer, 0, 0);
     return;
   }
-  uv_timer_start(&drain_timer_, OnDrainTimer, static_cast<uint64_t>(config_.collector.drain_timeout.count()), 0);
+  uv_timer_start(&drain_timer_, OnDrainTimer, static_cast<uint64_t>(config_->collector.drain_timeout.count()), 0);
   delivery_->BeginDrain();
   OnProgress();
 }
@@ -461,7 +441,7 @@ void Agent::Finish() {
     const EnvelopeDecoder::Stats& es = decoders_[i]->stats();
     if (es.undecodable + es.cut > 0) {
       Log(LogLevel::kInfo, "source {}: {} lines were not {} records, {} records were over max_line_bytes",
-          config_.sources[i].name, es.undecodable, config_.sources[i].format == Format::kCri ? "CRI" : "docker",
+          config_->sources[i].name, es.undecodable, config_->sources[i].format == Format::kCri ? "CRI" : "docker",
           es.cut);
     }
   }

@@ -24,8 +24,10 @@
 // (1 if events could be neither sent nor spooled: the log says how many).
 // A second signal ends the wait at once.
 //
-// SIGHUP re-reads collector.write_key_file (the environment is not read
-// again); the full reload of the configuration comes later.
+// Reload (SIGHUP, or a change of the configuration or key file with
+// reload.watch): the configuration is read again and, if valid, applied
+// without stopping: see app/reload_plan.h and docs/reload.md. A bad one is
+// refused with its FILE:LINE:COLUMN error and the running one stays.
 #pragma once
 
 #include <uv.h>
@@ -75,7 +77,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   // How long socket writers may be made to wait while the pipeline is full.
   static constexpr int64_t kShedSocketsAfterMs = 2'000;
 
-  // `config` must outlive the agent.
+  // `config` must outlive the agent (a reload's configurations are the agent's own).
   Agent(const Config& config, std::unique_ptr<RuleSet> rules, AgentOptions options = {});
   ~Agent();
   Agent(const Agent&) = delete;
@@ -113,6 +115,15 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   std::optional<uint64_t> UnsettledFrom(uint32_t source, uint64_t file_id) const;
   void ReloadKey();
 
+  // Live reload (agent_reload.cc).
+  void Reload(std::string_view why);
+  void StopSource(size_t index, std::vector<CheckpointEntry>* positions);
+  void StartSource(size_t index, const std::vector<CheckpointEntry>& positions);
+  void StartDecoders(size_t index);
+  void StartWatch();
+  bool WatchedFilesChanged();
+  static void OnWatchTimer(uv_timer_t* t);
+
   static void OnSignal(uv_signal_t* h, int signum);
   static void OnHangup(uv_signal_t* h, int signum);
   static void OnFlushTimer(uv_timer_t* t);
@@ -120,7 +131,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   static void OnFinishTimer(uv_timer_t* t);
   static void OnHousekeeping(uv_timer_t* t);
 
-  const Config& config_;
+  const Config* config_;  // the one in use: the caller's, or the last reload's
+  std::vector<std::unique_ptr<Config>> reloaded_;  // every reload's, kept: sources and batches still refer to them
   std::unique_ptr<RuleSet> rules_;
   AgentOptions options_;
 
@@ -132,6 +144,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   uv_timer_t drain_timer_;
   uv_timer_t finish_timer_;
   uv_timer_t housekeeping_timer_;
+  uv_timer_t watch_timer_;  // reload.watch
 
   // Container envelopes, between sources and rules: one decoder per cri or
   // docker source (by source index; null for the others).
@@ -168,6 +181,16 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   bool finishing_ = false;
   LogThrottle log_throttle_;
   AgentStats stats_;
+
+  // Reloads, for /status and /metrics.
+  uint64_t reloads_ = 0;
+  uint64_t reload_failures_ = 0;
+  std::string last_reload_error_;
+  int64_t config_loaded_ms_ = 0;  // wall clock
+  size_t watched_hash_ = 0;       // of the configuration and key files, for reload.watch
+  // Sources a reload stopped, until their handles have closed.
+  std::vector<std::unique_ptr<FileSource>> stopped_files_;
+  std::vector<std::unique_ptr<UnixSource>> stopped_sockets_;
 };
 
 }  // namespace tailtrack

@@ -34,11 +34,13 @@ enum class SocketProtocol { kStream, kDatagram };
 struct RetryConfig {
   Duration initial_backoff{500};
   Duration max_backoff{60'000};
+  bool operator==(const RetryConfig&) const = default;
 };
 
 struct TlsConfig {
   std::string ca_file;  // empty: the system's CA bundle
   bool insecure_skip_verify = false;
+  bool operator==(const TlsConfig&) const = default;
 };
 
 struct CollectorConfig {
@@ -52,12 +54,14 @@ struct CollectorConfig {
   TlsConfig tls;
   Duration drain_timeout{10'000};
   Mark mark;
+  bool operator==(const CollectorConfig&) const = default;
 };
 
 struct BatchConfig {
   uint64_t max_events = 500;
   uint64_t max_bytes = 500 * 1024;
   Duration flush_interval{1'000};
+  bool operator==(const BatchConfig&) const = default;
 };
 
 struct SpoolConfig {
@@ -65,15 +69,23 @@ struct SpoolConfig {
   uint64_t max_bytes = 1ull << 30;
   WhenFull when_full = WhenFull::kDropOldest;
   bool fsync = true;
+  bool operator==(const SpoolConfig&) const = default;
 };
 
 struct DeadLetterConfig {
   std::string path;  // default {state_dir}/dead-letter.jsonl
   uint64_t max_bytes = 64ull << 20;
+  bool operator==(const DeadLetterConfig&) const = default;
+};
+
+struct ReloadConfig {
+  bool watch = false;  // also reload when the configuration or write_key_file changes
+  bool operator==(const ReloadConfig&) const = default;
 };
 
 struct AdminConfig {
   std::string listen;  // empty: no admin server
+  bool operator==(const AdminConfig&) const = default;
 };
 
 struct SourceConfig {
@@ -107,6 +119,11 @@ struct SourceConfig {
   Mark group_mark;
 
   Mark mark;
+  // Not a setting: a source a reload removed keeps its index (holds and
+  // dead letters still name it by index) but is never started again.
+  bool retired = false;
+
+  bool operator==(const SourceConfig&) const = default;
 };
 
 // The `event:` block of a rule as written: a tree of templates.
@@ -173,6 +190,7 @@ struct Config {
   SpoolConfig spool;
   DeadLetterConfig dead_letter;
   AdminConfig admin;
+  ReloadConfig reload;
   std::vector<SourceConfig> sources;
   std::vector<RuleConfig> rules;
   std::vector<RuleTestConfig> tests;

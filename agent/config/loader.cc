@@ -957,6 +957,9 @@ const std::vector<Field<Config>>& TopTable() {
       String<C>("admin.listen", AT(C, admin.listen), "",
                 "`HOST:PORT` or a bare `PORT` (loopback) for `/metrics`, `/healthz`, `/readyz` and `/status`; "
                 "absent: off."),
+      Bool<C>("reload.watch", AT(C, reload.watch), "false",
+              "Also reload when the configuration file or `collector.write_key_file` changes (checked every "
+              "2 s by content, so a Kubernetes ConfigMap or Secret update is seen); SIGHUP always reloads."),
       Custom<C>("sources", "list of maps", "Where lines come from; see `sources[]` below.", ParseSources).Required(),
       Custom<C>("rules", "list of maps", "How lines become events, tried in order; see `rules[]` below.", ParseRules),
       Custom<C>("tests", "list of maps", "Rule tests run by `tailtrack test -c FILE`; see `tests[]` below.",

@@ -15,6 +15,7 @@ namespace tailtrack {
 struct Mark {
   int line = 0;
   int column = 0;
+  bool operator==(const Mark&) const = default;
 };
 
 // One readable line: "FILE:LINE:COLUMN: message". Commands print what() and

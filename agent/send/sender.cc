@@ -71,9 +71,7 @@ bool Sender::Init(std::string* error) {
     return false;
   }
   curl_global_ = true;
-  std::string base = config_.url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  url_ = base + "/v1/capture";
+  SetUrl();
   user_agent_ = std::string("tailtrack/") + TAILTRACK_VERSION;
   BuildHeaders(config_.write_key);
   multi_ = curl_multi_init();
@@ -105,6 +103,24 @@ void Sender::SetWriteKey(const std::string& key) {
   BuildHeaders(key);
   if (state_ == CollectorState::kUnauthorized) {
     log_throttle_.Forget("http 401");
+    WakeAt(uv_now(loop_));
+  }
+}
+
+void Sender::SetUrl() {
+  std::string base = config_.url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  url_ = base + "/v1/capture";
+}
+
+void Sender::Reconfigure(const CollectorConfig& config) {
+  config_ = config;
+  SetUrl();
+  BuildHeaders(config_.write_key);
+  if (multi_) curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max(1, config_.max_in_flight)));
+  // A 429's Retry-After is the collector's to lift, whatever changed here.
+  if (state_ != CollectorState::kHealthy && state_ != CollectorState::kHeld) {
+    log_throttle_ = LogThrottle{};
     WakeAt(uv_now(loop_));
   }
 }

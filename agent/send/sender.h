@@ -78,7 +78,7 @@ class Sender {
   static constexpr uint64_t kUnauthorizedRetryMs = 15'000;
   static constexpr uint64_t kMisconfiguredRetryMs = 30'000;
 
-  // `config` and `listener` must outlive this object.
+  // `listener` must outlive this object.
   Sender(uv_loop_t* loop, const CollectorConfig& config, SenderListener& listener);
   ~Sender();
   Sender(const Sender&) = delete;
@@ -95,6 +95,10 @@ class Sender {
 
   // The key for the next requests (a reload of write_key_file). Ends a 401's wait.
   void SetWriteKey(const std::string& key);
+  // New collector settings (a reload) for the next requests; those in flight
+  // finish as they started. A collector that was failing is tried again now:
+  // the new settings may be what it was waiting for.
+  void Reconfigure(const CollectorConfig& config);
 
   CollectorState state() const { return state_; }
   bool healthy() const { return state_ == CollectorState::kHealthy; }
@@ -133,6 +137,7 @@ class Sender {
   void PieceDone(Split* split);
   void WakeAt(uint64_t when);
   void BuildHeaders(const std::string& key);
+  void SetUrl();  // url_ from config_.url
   uint64_t Backoff();
   // The delay a 429 asks for, if it says.
   bool RetryAfter(CURL* easy, uint64_t* delay_ms);
@@ -147,7 +152,7 @@ class Sender {
   static size_t OnWrite(char* data, size_t size, size_t n, void* userp);
 
   uv_loop_t* loop_;
-  const CollectorConfig& config_;
+  CollectorConfig config_;  // a copy: Reconfigure() replaces it
   SenderListener& listener_;
   std::string url_;
   std::string user_agent_;

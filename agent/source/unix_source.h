@@ -105,6 +105,7 @@ class UnixSource {
 
   UnixSourceStats stats() const;
   const SourceConfig& config() const { return config_; }
+  uint32_t index() const { return index_; }  // in Config::sources
 
  private:
   struct Client;

@@ -1,0 +1,197 @@
+// Live reload: Agent::Reload and what it needs. See app/reload_plan.h for what
+// changes and docs/operations.md for what an operator sees.
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "app/agent.h"
+#include "app/reload_plan.h"
+#include "config/loader.h"
+#include "core/clock.h"
+
+namespace tailtrack {
+
+namespace {
+
+constexpr uint64_t kWatchIntervalMs = 2'000;
+
+std::string Join(const Config& config, const std::vector<size_t>& indices) {
+  std::string out;
+  for (size_t i : indices) out += (out.empty() ? "" : ", ") + config.sources[i].name;
+  return out;
+}
+
+// The whole file, or empty when it cannot be read: a change either way.
+std::string Contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+void Agent::Reload(std::string_view why) {
+  if (draining_ || finishing_ || !started_) return;
+  ReloadPlan plan;
+  std::unique_ptr<RuleSet> rules;
+  try {
+    plan = PlanReload(*config_, LoadConfig(config_->path, ProcessEnv(),
+                                           LoadOptions{.require_write_key = !options_.dry_run}));
+    rules = RuleSet::Compile(plan.config);
+  } catch (const ConfigError& e) {
+    ++reload_failures_;
+    last_reload_error_ = e.what();
+    Log(LogLevel::kError, "{}: configuration refused, the running one stays: {}", why, e.what());
+    ReloadKey();
+    return;
+  }
+  watched_hash_ = 0;  // taken again below, from what was loaded
+  auto owned = std::make_unique<Config>(std::move(plan.config));
+  const Config& next = *owned;
+
+  // Sources that changed or went stop first: a socket hands on the complete
+  // lines its clients already wrote, mapped by the rules they were sent under.
+  // Their read positions carry over, so nothing is read twice or skipped.
+  std::vector<CheckpointEntry> positions;
+  for (size_t i : plan.restarted) StopSource(i, &positions);
+  for (size_t i : plan.retired) StopSource(i, nullptr);
+
+  if (plan.batch_changed) {
+    batcher_->Flush();
+    batcher_ = std::make_unique<Batcher>(next.batch, static_cast<BatchListener&>(*this));
+  }
+  rules_ = std::move(rules);
+  reloaded_.push_back(std::move(owned));
+  config_ = &next;
+  if (plan.collector_changed && sender_) sender_->Reconfigure(next.collector);
+
+  for (size_t i : plan.restarted) StartSource(i, positions);
+  for (size_t i : plan.added) StartSource(i, last_checkpoints_);
+  UpdatePause();
+  ++reloads_;
+  last_reload_error_.clear();
+  config_loaded_ms_ = WallClockMillis();
+  StartWatch();
+
+  std::string changes;
+  auto say = [&](const char* what, const std::vector<size_t>& which) {
+    if (!which.empty()) changes += fmt::format("; {} {}", what, Join(next, which));
+  };
+  say("restarted", plan.restarted);
+  say("added", plan.added);
+  say("removed", plan.retired);
+  if (plan.collector_changed) changes += "; collector settings changed";
+  if (plan.batch_changed) changes += "; batch settings changed";
+  Log(LogLevel::kInfo, "{}: configuration reloaded from {}: {} rules{}", why, next.path, next.rules.size(), changes);
+  if (!plan.restart_only.empty()) {
+    Log(LogLevel::kWarn, "{}: {} changed in {}: that takes effect at the next start", why,
+        fmt::join(plan.restart_only, ", "), next.path);
+  }
+}
+
+// The decoding stages of source `index`, fresh: container envelopes and
+// legacy encodings.
+void Agent::StartDecoders(size_t index) {
+  if (decoders_.size() <= index) decoders_.resize(index + 1);
+  if (transcoders_.size() <= index) transcoders_.resize(index + 1);
+  const SourceConfig& sc = config_->sources[index];
+  transcoders_[index] = LineTranscoder::For(sc.encoding);
+  decoders_[index].reset();
+  if (sc.format == Format::kCri || sc.format == Format::kDocker) {
+    decoders_[index] = std::make_unique<EnvelopeDecoder>(sc);
+  }
+}
+
+// Starts source `index` of the configuration in use. A file source resumes
+// the files among `positions` that are its own (by source name); a socket is
+// bound now (a failure is logged: the other sources go on).
+void Agent::StartSource(size_t index, const std::vector<CheckpointEntry>& positions) {
+  const SourceConfig& sc = config_->sources[index];
+  StartDecoders(index);
+  const uint32_t at = static_cast<uint32_t>(index);
+  if (sc.type == SourceType::kUnix) {
+    auto source = std::make_unique<UnixSource>(&loop_, sc, at, static_cast<LineSink&>(*this));
+    SourceError error;
+    if (!source->Start(&error)) {
+      Log(LogLevel::kError, "{}", ConfigError(config_->path, error.mark, error.message).what());
+      stopped_sockets_.push_back(std::move(source));
+      return;
+    }
+    if (sockets_paused_) source->Pause();
+    sockets_.push_back(std::move(source));
+    return;
+  }
+  auto source = std::make_unique<FileSource>(&loop_, sc, at, static_cast<LineSink&>(*this));
+  std::vector<CheckpointEntry> known;
+  for (const CheckpointEntry& e : positions) {
+    if (e.source == sc.name) known.push_back(e);
+  }
+  source->SetCheckpoints(known);
+  source->Start();
+  if (paused_) source->Pause();
+  Log(LogLevel::kInfo, "source {}: {} files match {}", sc.name, source->file_count(), fmt::join(sc.paths, ", "));
+  sources_.push_back(std::move(source));
+}
+
+// Stops source `index`. With `positions`, a file source's read positions are
+// added to it, each moved back to the first piece of a container line still
+// held by its decoder, so that a restarted source reads that line again whole.
+void Agent::StopSource(size_t index, std::vector<CheckpointEntry>* positions) {
+  for (auto it = sources_.begin(); it != sources_.end(); ++it) {
+    if ((*it)->index() != index) continue;
+    if (positions) {
+      const size_t first = positions->size();
+      (*it)->Positions(positions);
+      if (const EnvelopeDecoder* decoder = decoders_[index].get()) {
+        for (size_t k = first; k < positions->size(); ++k) {
+          CheckpointEntry& e = (*positions)[k];
+          if (const auto held = decoder->HeldFrom(e.file_id)) e.offset = std::min(e.offset, *held);
+        }
+      }
+    }
+    (*it)->Close();
+    stopped_files_.push_back(std::move(*it));
+    sources_.erase(it);
+    break;
+  }
+  for (auto it = sockets_.begin(); it != sockets_.end(); ++it) {
+    if ((*it)->index() != index) continue;
+    (*it)->Close();
+    stopped_sockets_.push_back(std::move(*it));
+    sockets_.erase(it);
+    break;
+  }
+  decoders_[index].reset();
+  // Stopped sources whose handles have closed are done with.
+  std::erase_if(stopped_files_, [](const auto& s) { return s->closed(); });
+  std::erase_if(stopped_sockets_, [](const auto& s) { return s->closed(); });
+}
+
+// reload.watch: the configuration and key files are compared by content every
+// kWatchIntervalMs (a ConfigMap or Secret update swaps a symlink, which a
+// watch on the file itself would miss).
+void Agent::StartWatch() {
+  if (!config_->reload.watch) {
+    uv_timer_stop(&watch_timer_);
+    return;
+  }
+  WatchedFilesChanged();  // takes the current contents as the reference
+  uv_timer_start(&watch_timer_, OnWatchTimer, kWatchIntervalMs, kWatchIntervalMs);
+}
+
+bool Agent::WatchedFilesChanged() {
+  std::string contents = Contents(config_->path);
+  if (!config_->collector.write_key_file.empty()) contents += Contents(config_->collector.write_key_file);
+  const size_t hash = std::hash<std::string>{}(contents);
+  const bool changed = watched_hash_ != 0 && hash != watched_hash_;
+  watched_hash_ = hash;
+  return changed;
+}
+
+void Agent::OnWatchTimer(uv_timer_t* t) {
+  auto* self = static_cast<Agent*>(t->data);
+  if (self->WatchedFilesChanged()) self->Reload("configuration file changed");
+}
+
+}  // namespace tailtrack
