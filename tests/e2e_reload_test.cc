@@ -4,6 +4,11 @@
 // running one stays.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <set>
 #include <string>
@@ -25,6 +30,19 @@ std::string RefundLine(int i) {
 
 std::string AuditLine(int i) { return "audit " + std::to_string(i) + "\n"; }
 
+// Writes `text` to a new stream connection to the socket at `path`; false
+// when nobody listens there.
+bool SendTo(const std::string& path, const std::string& text) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
 class ReloadTest : public ::testing::Test {
  protected:
   // The shop source and its order rule always; the rest as asked.
@@ -38,6 +56,7 @@ class ReloadTest : public ::testing::Test {
     y += "sources:\n  - name: shop\n    type: file\n    paths: [\"" + shop_ + "\"]\n    poll_interval: 250ms\n";
     y += shop_extra;
     if (audit) y += "  - name: audit\n    type: file\n    paths: [\"" + audit_ + "\"]\n    poll_interval: 250ms\n";
+    if (!socket_.empty()) y += "  - name: audit\n    type: unix\n    path: " + socket_ + "\n";
     y += "rules:\n"
          "  - name: order-completed\n"
          "    sources: [shop]\n"
@@ -51,7 +70,7 @@ class ReloadTest : public ::testing::Test {
            "    event: {type: track, event: Refund Issued, anonymousId: shop, "
            "properties: {refund_id: \"{{ refund_id }}\"}}\n";
     }
-    if (audit) {
+    if (audit || !socket_.empty()) {
       y += "  - name: audit\n"
            "    sources: [audit]\n"
            "    regex: '^audit (?P<n>\\d+)$'\n"
@@ -94,6 +113,7 @@ class ReloadTest : public ::testing::Test {
   std::string shop_ = dir_ / "shop.log";
   std::string audit_ = dir_ / "audit.log";
   bool watch_ = false;
+  std::string socket_;  // set: `audit` is a unix source listening there
 };
 
 // The case: a rule added and a source changed while lines flow.
@@ -194,5 +214,26 @@ TEST_F(ReloadTest, ANewCollectorUrlTakesWhatWaits) {
   EXPECT_EQ(second.duplicate_deliveries(), 0u);
 }
 
+// A socket source moved to another path: it listens there, not at the old one.
+TEST_F(ReloadTest, ASocketSourceMovedElsewhereListensAtItsNewPath) {
+  socket_ = dir_ / "a.sock";
+  WriteConfig(Yaml(false, false));
+  auto agent = Start();
+  ASSERT_TRUE(Eventually([&] { return SendTo(socket_, AuditLine(1)); })) << agent->err();
+  ASSERT_TRUE(collector_.WaitForEvents(1)) << agent->err();
+  const std::string old_path = socket_;
+  socket_ = dir_ / "b.sock";
+  WriteConfig(Yaml(false, false));
+  agent->Signal(SIGHUP);
+  ASSERT_TRUE(Eventually([&] { return Count(*agent, "configuration reloaded") == 1; })) << agent->err();
+  EXPECT_NE(agent->err().find("restarted audit"), std::string::npos) << agent->err();
+  EXPECT_FALSE(SendTo(old_path, AuditLine(2)));
+  ASSERT_TRUE(SendTo(socket_, AuditLine(3))) << agent->err();
+  ASSERT_TRUE(Eventually([&] { return Ids("properties.n").count("3") == 1; })) << agent->err();
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(10)), 0) << agent->err();
+  EXPECT_EQ(Ids("properties.n"), (std::set<std::string>{"1", "3"}));
+}
+
 }  // namespace
-}  // namespace tailtrack
+}  // namespace tailtrack::testing
