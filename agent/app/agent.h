@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "app/service_notify.h"
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
@@ -90,6 +91,10 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
 
   const AgentStats& stats() const { return stats_; }
 
+  // systemd's notify protocol: a reload calls service().Reloading() as it
+  // begins and service().Reloaded() when it is done.
+  ServiceNotify& service() { return service_; }
+
  private:
   void OnLine(const LineContext& line) override;
   void OnFileQuiet(const LineContext& file) override;
@@ -112,6 +117,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void SnapshotPositions();
   std::optional<uint64_t> UnsettledFrom(uint32_t source, uint64_t file_id) const;
   void ReloadKey();
+  ServiceCounters NotifyCounters() const;  // for the STATUS= line
 
   static void OnSignal(uv_signal_t* h, int signum);
   static void OnHangup(uv_signal_t* h, int signum);
@@ -168,6 +174,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   bool finishing_ = false;
   LogThrottle log_throttle_;
   AgentStats stats_;
+  ServiceNotify service_;  // READY, WATCHDOG, STATUS, STOPPING to systemd
 };
 
 }  // namespace tailtrack
