@@ -7,6 +7,22 @@ else()
   set(etc "${prefix}/etc")
 endif()
 
+# The man page and the Debian changelog, compressed as Debian wants them
+# (gzip -9n: no name or time inside, so that builds are reproducible).
+foreach(pair "docs/tailtrack.1;share/man/man1/tailtrack.1.gz"
+             "packaging/debian/changelog;share/doc/tailtrack/changelog.Debian.gz")
+  list(GET pair 0 from)
+  list(GET pair 1 to)
+  get_filename_component(dir "$ENV{DESTDIR}${prefix}/${to}" DIRECTORY)
+  file(MAKE_DIRECTORY "${dir}")
+  message(STATUS "Installing: $ENV{DESTDIR}${prefix}/${to}")
+  execute_process(COMMAND gzip -9n -c "${TAILTRACK_SOURCE_DIR}/${from}"
+                  OUTPUT_FILE "$ENV{DESTDIR}${prefix}/${to}" RESULT_VARIABLE failed)
+  if(failed)
+    message(FATAL_ERROR "gzip ${from} failed")
+  endif()
+endforeach()
+
 # The unit, naming this install's binary and configuration.
 file(READ "${TAILTRACK_SOURCE_DIR}/systemd/tailtrack.service" unit)
 string(REPLACE "/usr/bin/tailtrack" "${prefix}/bin/tailtrack" unit "${unit}")
@@ -27,7 +43,8 @@ set(config "$ENV{DESTDIR}${etc}/tailtrack/tailtrack.yaml")
 if(EXISTS "${config}")
   message(STATUS "Keeping: ${config}")
 else()
-  file(INSTALL "${TAILTRACK_SOURCE_DIR}/config/tailtrack.yaml" DESTINATION "$ENV{DESTDIR}${etc}/tailtrack"
+  # file(INSTALL) puts DESTDIR in front itself.
+  file(INSTALL "${TAILTRACK_SOURCE_DIR}/config/tailtrack.yaml" DESTINATION "${etc}/tailtrack"
        FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 endif()
 

@@ -52,8 +52,9 @@ for lib in libc6 libuv1 libcurl4 libre2 libyaml-cpp passwd procps; do
 done
 [[ $(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles) == "/etc/tailtrack/tailtrack.yaml" ]] ||
   fail "conffiles is not /etc/tailtrack/tailtrack.yaml"
+control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 for script in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx "./$script" || fail "no $script"
+  grep -qx "./$script" <<<"$control_files" || fail "no $script"
 done
 
 step "dpkg-deb -c"
