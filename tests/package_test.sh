@@ -133,6 +133,24 @@ score=$(grep -oE 'exposure level for tailtrack.service: [0-9.]+' <<<"$security" 
 recorded=$(grep -oE 'exposure level \*\*[0-9.]+\*\*' "$src/docs/operations.md" | grep -oE '[0-9.]+')
 [[ -n $score && $score == "$recorded" ]] || fail "exposure $score, docs/operations.md records ${recorded:-nothing}"
 
+step "cmake --install (from source), prefix /usr/local, into a DESTDIR"
+dest="$work/from-source"
+DESTDIR="$dest" cmake --install "$build" --prefix /usr/local >"$work/install.log" || { cat "$work/install.log"; fail "cmake --install"; }
+for want in usr/local/bin/tailtrack usr/local/etc/tailtrack/tailtrack.yaml usr/local/lib/systemd/system/tailtrack.service \
+            usr/local/lib/sysusers.d/tailtrack.conf usr/local/share/man/man1/tailtrack.1.gz usr/local/share/doc/tailtrack/README.md; do
+  [[ -f $dest/$want ]] || fail "cmake --install put no $want"
+done
+grep -qx "ExecStart=/usr/local/bin/tailtrack run -c /usr/local/etc/tailtrack/tailtrack.yaml" \
+  "$dest/usr/local/lib/systemd/system/tailtrack.service" || fail "the unit installed under /usr/local names other paths"
+mkdir -p "$dest/lib/systemd/system" "$dest/bin"
+cp /lib/systemd/system/*.target "$dest/lib/systemd/system/" && cp /bin/kill "$dest/bin/kill"
+verify=$(systemd-analyze verify --man=no --root="$dest" tailtrack.service 2>&1) || fail "systemd-analyze verify (/usr/local): $verify"
+[[ -z $verify ]] || fail "systemd-analyze verify (/usr/local) says: $verify"
+# An operator's configuration is kept by a second install.
+echo "# mine" >>"$dest/usr/local/etc/tailtrack/tailtrack.yaml"
+DESTDIR="$dest" cmake --install "$build" --prefix /usr/local >/dev/null
+tail -1 "$dest/usr/local/etc/tailtrack/tailtrack.yaml" | grep -qx "# mine" || fail "cmake --install overwrote the configuration"
+
 step "dpkg -r, then -P"
 echo "something the agent wrote" >"$root/var/lib/tailtrack/checkpoints"
 "${dpkg_root[@]}" -r tailtrack || fail "dpkg -r"
