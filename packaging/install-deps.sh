@@ -10,6 +10,9 @@ packages=(
   zlib1g-dev libssl-dev libhowardhinnant-date-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev
   logrotate
+  # The Debian package's test: cpack's dpkg-shlibdeps, lintian, systemd-analyze
+  # (verify, security), procps (/bin/kill, which the unit's ExecReload runs).
+  dpkg-dev lintian systemd procps
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   # llvm: /usr/bin/llvm-symbolizer, without which a fuzzer's crash report has

@@ -14,7 +14,10 @@
 namespace tailtrack {
 
 Agent::Agent(const Config& config, std::unique_ptr<RuleSet> rules, AgentOptions options)
-    : config_(&config), rules_(std::move(rules)), options_(options) {}
+    : config_(&config),
+      rules_(std::move(rules)),
+      options_(options),
+      service_(SystemdNotifier::FromEnvironment(), [this] { return NotifyCounters(); }) {}
 
 Agent::~Agent() = default;
 
@@ -82,6 +85,7 @@ int Agent::Run() {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
+  service_.Init(&loop_);
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
   uv_signal_start(&sigint_, OnSignal, SIGINT);
   uv_signal_start(&sighup_, OnHangup, SIGHUP);
@@ -133,6 +137,7 @@ int Agent::Run() {
   started_ = true;
   config_loaded_ms_ = WallClockMillis();
   StartWatch();
+  service_.Started();
   if (!options_.dry_run) {
     WriteCheckpoints();  // entries of files gone for good are dropped now
     uv_timer_start(&housekeeping_timer_, OnHousekeeping, kCheckpointIntervalMs, kCheckpointIntervalMs);
@@ -351,6 +356,18 @@ void Agent::OnHousekeeping(uv_timer_t* t) {
   }
 }
 
+ServiceCounters Agent::NotifyCounters() const {
+  ServiceCounters c;
+  c.lines = stats_.lines;
+  c.events = delivery_ ? delivery_->stats().delivered_events : stats_.delivered_events;
+  if (spool_) {
+    c.spool_batches = spool_->stats().batches;
+    c.spool_bytes = spool_->stats().bytes;
+  }
+  if (sender_) c.collector = CollectorStateName(sender_->state());
+  return c;
+}
+
 void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->Reload("SIGHUP"); }
 
 // A refused reload still takes a new key from write_key_file: a key fixed
@@ -375,6 +392,7 @@ void Agent::OnSignal(uv_signal_t* h, int signum) {
 }
 
 void Agent::BeginDrain() {
+  service_.Stopping();
   SnapshotPositions();
   draining_ = true;
   // Sockets stop accepting and hand on the complete lines already queued to them.
@@ -399,6 +417,7 @@ void Agent::OnFinishTimer(uv_timer_t* t) { static_cast<Agent*>(t->data)->Finish(
 void Agent::Finish() {
   if (finishing_) return;
   finishing_ = true;
+  service_.Stopping();
   for (auto& s : sockets_) s->Close();
   for (auto& s : sources_) s->Close();
   if (sender_) {

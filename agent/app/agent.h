@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "app/service_notify.h"
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
@@ -92,6 +93,10 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
 
   const AgentStats& stats() const { return stats_; }
 
+  // systemd's notify protocol: a reload calls service().Reloading() as it
+  // begins and service().Reloaded() when it is done.
+  ServiceNotify& service() { return service_; }
+
  private:
   void OnLine(const LineContext& line) override;
   void OnFileQuiet(const LineContext& file) override;
@@ -114,6 +119,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void SnapshotPositions();
   std::optional<uint64_t> UnsettledFrom(uint32_t source, uint64_t file_id) const;
   void ReloadKey();
+  ServiceCounters NotifyCounters() const;  // for the STATUS= line
 
   // Live reload (agent_reload.cc).
   void Reload(std::string_view why);
@@ -191,6 +197,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   // Sources a reload stopped, until their handles have closed.
   std::vector<std::unique_ptr<FileSource>> stopped_files_;
   std::vector<std::unique_ptr<UnixSource>> stopped_sockets_;
+  ServiceNotify service_;  // READY, WATCHDOG, STATUS, STOPPING to systemd
 };
 
 }  // namespace tailtrack

@@ -33,6 +33,7 @@ std::string Contents(const std::string& path) {
 
 void Agent::Reload(std::string_view why) {
   if (draining_ || finishing_ || !started_) return;
+  service_.Reloading();
   ReloadPlan plan;
   std::unique_ptr<RuleSet> rules;
   try {
@@ -44,6 +45,7 @@ void Agent::Reload(std::string_view why) {
     last_reload_error_ = e.what();
     Log(LogLevel::kError, "{}: configuration refused, the running one stays: {}", why, e.what());
     ReloadKey();
+    service_.Reloaded();
     return;
   }
   watched_hash_ = 0;  // taken again below, from what was loaded
@@ -84,6 +86,7 @@ void Agent::Reload(std::string_view why) {
   if (plan.collector_changed) changes += "; collector settings changed";
   if (plan.batch_changed) changes += "; batch settings changed";
   Log(LogLevel::kInfo, "{}: configuration reloaded from {}: {} rules{}", why, next.path, next.rules.size(), changes);
+  service_.Reloaded();
   if (!plan.restart_only.empty()) {
     Log(LogLevel::kWarn, "{}: {} changed in {}: that takes effect at the next start", why,
         fmt::join(plan.restart_only, ", "), next.path);
