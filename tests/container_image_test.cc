@@ -66,13 +66,6 @@ std::vector<Stage> ParseDockerfile(const std::string& text) {
   return stages;
 }
 
-const Stage* FindStage(const std::vector<Stage>& stages, const std::string& from_prefix) {
-  for (const auto& s : stages) {
-    if (s.from.rfind(from_prefix, 0) == 0) return &s;
-  }
-  return nullptr;
-}
-
 std::vector<std::string> Instructions(const Stage& stage, const std::string& keyword) {
   std::vector<std::string> out;
   for (const auto& i : stage.instructions) {
@@ -81,28 +74,48 @@ std::vector<std::string> Instructions(const Stage& stage, const std::string& key
   return out;
 }
 
-// The package that installed `path` on this (Debian 12) machine, "" if none.
-std::string PackageOwning(const std::string& dpkg_query, const std::string& path) {
-  for (const std::string& candidate : {path, std::filesystem::weakly_canonical(path).string()}) {
-    const ToolResult r = RunTool({dpkg_query, "-S", candidate});
-    if (r.status == 0) return r.out.substr(0, r.out.find_first_of(":,"));
+// The packages that installed `paths` on this (Debian 12) machine, by path as
+// given; a path no package owns (under its name or its real one) is missing.
+// One dpkg-query for all: it reads the whole file database each time.
+std::map<std::string, std::string> PackagesOwning(const std::string& dpkg_query, const std::vector<std::string>& paths) {
+  std::vector<std::string> argv = {dpkg_query, "-S"};
+  std::map<std::string, std::string> given_as;  // a name dpkg may know -> the path given
+  for (const auto& p : paths) {
+    for (const std::string& name : {p, std::filesystem::weakly_canonical(p).string()}) {
+      if (given_as.emplace(name, p).second) argv.push_back(name);
+    }
   }
-  return "";
+  const ToolResult r = RunTool(argv);  // exit 1 when some path is unknown: the rest are listed
+  std::map<std::string, std::string> out;
+  static const std::regex kLine(R"(^([^:,\s]+)[^ ]*: (/\S+)$)");
+  std::stringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_match(line, m, kLine) || !given_as.count(m[2].str())) continue;
+    // The name as given wins over its real name (libuv.so is libuv1-dev's, its target libuv1's).
+    const std::string& given = given_as[m[2].str()];
+    if (m[2].str() == given || !out.count(given)) out[given] = m[1].str();
+  }
+  return out;
 }
 
 // Installed packages that `roots` depend on (Depends, Pre-Depends), transitively.
+// One dpkg-query per level of the graph.
 std::set<std::string> DependencyClosure(const std::string& dpkg_query, const std::set<std::string>& roots) {
   std::set<std::string> seen;
-  std::vector<std::string> todo(roots.begin(), roots.end());
-  while (!todo.empty()) {
-    const std::string p = todo.back();
-    todo.pop_back();
-    if (!seen.insert(p).second) continue;
-    const ToolResult r = RunTool({dpkg_query, "-W", "-f=${Depends}, ${Pre-Depends}", p});
-    if (r.status != 0) continue;
-    static const std::regex kName(R"((?:^|[,|])\s*([a-z0-9][a-z0-9.+-]+))");
+  std::set<std::string> level = roots;
+  while (!level.empty()) {
+    std::vector<std::string> argv = {dpkg_query, "-W", "-f=${Depends}, ${Pre-Depends}\n"};
+    for (const auto& p : level) {
+      if (seen.insert(p).second) argv.push_back(p);
+    }
+    level.clear();
+    if (argv.size() == 3) break;
+    // Names that are not installed (alternatives, virtual packages) are reported on stderr and skipped.
+    const ToolResult r = RunTool(argv);
+    static const std::regex kName(R"((?:^|[,|\n])\s*([a-z0-9][a-z0-9.+-]+))");
     for (std::sregex_iterator it(r.out.begin(), r.out.end(), kName), end; it != end; ++it) {
-      todo.push_back((*it)[1].str());
+      if (!seen.count((*it)[1].str())) level.insert((*it)[1].str());
     }
   }
   return seen;
@@ -173,16 +186,21 @@ TEST_F(ContainerImage, EveryLibraryTheBinaryLinksComesFromAPackageTheRuntimeStag
   // Every library loaded (ldd: NEEDED and theirs) is in an installed package or its dependencies...
   const ToolResult loaded = RunTool({ldd, TAILTRACK_BINARY});
   ASSERT_EQ(loaded.status, 0) << loaded.Describe();
-  std::map<std::string, std::string> package_of;  // soname -> package
+  std::map<std::string, std::string> path_of;  // soname -> the path it resolved to
   static const std::regex kResolved(R"(^\s*(\S+) => (/\S+))");
   std::stringstream lines(loaded.out);
   for (std::string line; std::getline(lines, line);) {
     std::smatch m;
-    if (!std::regex_search(line, m, kResolved)) continue;
-    const std::string package = PackageOwning(dpkg_query, m[2].str());
-    ASSERT_FALSE(package.empty()) << m[2] << " belongs to no Debian package: the image could not provide it";
-    package_of[m[1].str()] = package;
-    EXPECT_TRUE(provided.count(package)) << m[1] << " comes from " << package
+    if (std::regex_search(line, m, kResolved)) path_of[m[1].str()] = m[2].str();
+  }
+  std::vector<std::string> paths;
+  for (const auto& [soname, path] : path_of) paths.push_back(path);
+  const std::map<std::string, std::string> owner = PackagesOwning(dpkg_query, paths);
+  std::map<std::string, std::string> package_of;  // soname -> package
+  for (const auto& [soname, path] : path_of) {
+    ASSERT_TRUE(owner.count(path)) << path << " belongs to no Debian package: the image could not provide it";
+    const std::string& package = package_of[soname] = owner.at(path);
+    EXPECT_TRUE(provided.count(package)) << soname << " comes from " << package
                                          << ", which the runtime stage neither installs nor gets through a dependency";
   }
   ASSERT_GT(package_of.size(), 5u) << loaded.out;
@@ -221,11 +239,14 @@ TEST_F(ContainerImage, TheBuildStageInstallsWhatInstallDepsKnowsAndTheDevPackage
   const ToolResult headers = RunTool({objdump, "-p", TAILTRACK_BINARY});
   ASSERT_EQ(headers.status, 0) << headers.Describe();
   static const std::regex kNeeded(R"(NEEDED\s+(lib\S+)\.so)");
-  int checked = 0;
+  std::vector<std::string> links;
   for (std::sregex_iterator it(headers.out.begin(), headers.out.end(), kNeeded), end; it != end; ++it) {
     const std::string link = "/usr/lib/x86_64-linux-gnu/" + (*it)[1].str() + ".so";
-    if (!std::filesystem::exists(link)) continue;  // not on this architecture's path
-    const std::string dev = PackageOwning(dpkg_query, link);
+    if (std::filesystem::exists(link)) links.push_back(link);  // else not on this architecture's path
+  }
+  const std::map<std::string, std::string> owner = PackagesOwning(dpkg_query, links);
+  int checked = 0;
+  for (const auto& [link, dev] : owner) {
     if (dev.find("-dev") == std::string::npos || dev.rfind("libc6", 0) == 0 || dev.rfind("libstdc++", 0) == 0 ||
         dev.rfind("libgcc", 0) == 0) {
       continue;  // the C and C++ runtimes come with build-essential

@@ -252,15 +252,21 @@ for (const { file, doc, text } of objects) {
       problem(where, "the state hostPath should be type DirectoryOrCreate");
     }
 
-    // Sources: under mounted volumes; with a host's paths at the same place; sockets on writable ones.
+    // A host's directories at their own paths: the kubelet's links are absolute host paths.
+    for (const m of c.volumeMounts || []) {
+      const v = volumes[m.name];
+      if (v && v.hostPath && v.hostPath.path !== m.mountPath) {
+        problem(where, `hostPath ${v.hostPath.path} mounted at ${m.mountPath}: absolute symlinks would not resolve`);
+      }
+    }
+
+    // Sources: under mounted volumes; sockets on writable ones.
     for (const s of config.sources || []) {
       if ((s.type || "file") === "file") {
         for (const pattern of s.paths || []) {
           const dir = globDir(pattern);
           const m = mountOf(c, dir);
           if (!m) { problem(where, `source ${s.name}: ${pattern} is not under a mounted volume`); continue; }
-          const v = volumes[m.name];
-          if (v.hostPath && v.hostPath.path !== m.mountPath) problem(where, `source ${s.name}: hostPath ${v.hostPath.path} mounted at ${m.mountPath}: absolute symlinks would not resolve`);
           if (doc.kind !== "DaemonSet") {
             // The sidecar: an app container writes into the same volume.
             const writer = (podSpec.containers || []).find((a) => a !== c && (a.volumeMounts || []).some((am) => am.name === m.name && !am.readOnly));
