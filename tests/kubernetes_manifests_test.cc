@@ -6,15 +6,23 @@
 // with the container's environment and its mounts under a temporary root.
 // Not checked here: that a cluster accepts them (admission, an unknown field,
 // which the schemas let pass), or that the pods start.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <thread>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "external_tool.h"
+#include "fake_collector.h"
 #include "test_util.h"
 
 namespace tailtrack::testing {
@@ -25,6 +33,26 @@ const std::vector<std::string> kManifests = {"packaging/kubernetes/sidecar.yaml"
 std::string CheckNodeDir() {
   const char* dir = std::getenv("TAILTRACK_CHECK_NODE_DIR");
   return dir && *dir ? dir : "/var/cache/tailtrack-check";
+}
+
+// A loopback port nothing listens on (for the admin endpoint of an agent under test).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string Replaced(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
 }
 
 // Runs check-manifests.js on `manifests`, extracting configurations into `out`.
@@ -110,6 +138,85 @@ TEST_F(KubernetesManifests, ValidateAgainstTheApiSchemasAndAgreeWithTheirConfigu
       EXPECT_EQ(lint.status, 0) << lint.Describe();
     }
   }
+}
+
+// The real agent with a pod's configuration and environment, its volumes under
+// a temporary root, the collector's URL pointed at a fake collector that wants
+// the Secret's key: what the app writes into the shared volume arrives, and
+// SIGTERM drains and exits 0. (The admin port is moved to a free loopback one,
+// so that parallel tests never collide on 9464.)
+class PodRun : public KubernetesManifests {
+ protected:
+  // Extracts the manifests' configurations into out_ and returns one's directory.
+  std::string Extract(const std::string& name) {
+    std::vector<std::string> manifests;
+    for (const auto& m : kManifests) manifests.push_back(SourcePath(m));
+    const ToolResult r = Check(manifests, out_.path());
+    EXPECT_EQ(r.status, 0) << r.Describe();
+    const std::string dir = out_ / name;
+    const std::string config = dir + "/tailtrack.yaml";
+    WriteFile(config, Replaced(ReadFile(config), "listen: 0.0.0.0:9464", "listen: 127.0.0.1:" + std::to_string(FreePort())));
+    return dir;
+  }
+  std::unique_ptr<Child> Start(const std::string& dir, const std::string& collector_url) {
+    std::vector<std::string> argv = {"/usr/bin/env", "-u", "TAILTRACK_WRITE_KEY", "-u", "TAILTRACK_STATE_DIR"};
+    std::stringstream lines(ReadFile(dir + "/env"));
+    for (std::string line; std::getline(lines, line);) argv.push_back(line);
+    argv.push_back("TAILTRACK_COLLECTOR_URL=" + collector_url);  // after the pod's: it wins
+    argv.insert(argv.end(), {TAILTRACK_BINARY, "run", "-c", dir + "/tailtrack.yaml"});
+    return std::make_unique<Child>(argv);
+  }
+  TempDir out_;
+};
+
+TEST_F(PodRun, TheSidecarShipsWhatTheAppWritesIntoTheSharedVolume) {
+  const std::string dir = Extract("deployment-shop-tailtrack");
+  FakeCollector collector("stand-in-write-key");  // what the test put in the Secret's file
+  const std::string logs = dir + "/root/var/log/shop";
+  WriteFile(logs + "/shop.log", "2026-11-30T10:00:00Z INFO order completed order_id=o1 user_id=u1 total=9.50 currency=EUR\n");
+  auto agent = Start(dir, collector.url());
+  ASSERT_TRUE(collector.WaitForEvents(1, std::chrono::seconds(20))) << agent->err();
+  AppendFile(logs + "/shop.log",
+             "2026-11-30T10:00:01Z INFO user login user_id=u2 anon_id=a2 email=U2@Example.com plan=pro\n");
+  ASSERT_TRUE(collector.WaitForEvents(2, std::chrono::seconds(20))) << agent->err();
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(std::chrono::seconds(30)), 0) << agent->err();
+  const auto events = collector.accepted_event_list();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_NE(events[0].find("\"event\":\"Order Completed\""), std::string::npos) << events[0];
+  EXPECT_NE(events[1].find("\"email\":\"u2@example.com\""), std::string::npos) << events[1];
+  EXPECT_TRUE(std::filesystem::exists(dir + "/root/var/lib/tailtrack/checkpoints")) << "state on the state volume";
+}
+
+TEST_F(PodRun, TheDaemonSetReadsCriLogsThroughTheKubeletsLinksAndLeavesOutKubeSystem) {
+  const std::string dir = Extract("daemonset-tailtrack-tailtrack");
+  FakeCollector collector("stand-in-write-key");
+  const std::string root = dir + "/root";
+  auto agent = Start(dir, collector.url());
+  // start_at: end applies to files present at the first start; these come after it, as new pods do.
+  ASSERT_TRUE(Eventually([&] { return agent->err().find("source containers: 0 files match") != std::string::npos; },
+                         std::chrono::seconds(20)))
+      << agent->err();
+  const std::string pod = root + "/var/log/pods/shop_web-1_uid/web";
+  const std::string system = root + "/var/log/pods/kube-system_dns-1_uid/dns";
+  std::filesystem::create_directories(pod);
+  std::filesystem::create_directories(system);
+  const std::string signup = R"({"event":"Signed Up","user_id":"u1"})";
+  WriteFile(pod + "/0.log", "2026-11-30T10:00:00.100000000Z stdout P " + signup.substr(0, 10) + "\n" +
+                                "2026-11-30T10:00:00.100000000Z stderr F {\"event\":\"Ignored\",\"user_id\":\"e\"}\n" +
+                                "2026-11-30T10:00:00.100000000Z stdout F " + signup.substr(10) + "\n");
+  WriteFile(system + "/0.log", "2026-11-30T10:00:00.200000000Z stdout F {\"event\":\"System\",\"user_id\":\"s\"}\n");
+  // The kubelet's links are absolute paths on the node: here, under the temporary root.
+  ASSERT_EQ(::symlink((pod + "/0.log").c_str(), (root + "/var/log/containers/web-1_shop_web-abc.log").c_str()), 0);
+  ASSERT_EQ(::symlink((system + "/0.log").c_str(), (root + "/var/log/containers/dns-1_kube-system_dns-def.log").c_str()), 0);
+  ASSERT_TRUE(collector.WaitForEvents(1, std::chrono::seconds(20))) << agent->err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // time for a wrong second event to arrive
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(std::chrono::seconds(40)), 0) << agent->err();
+  const auto events = collector.accepted_event_list();
+  ASSERT_EQ(events.size(), 1u) << "kube-system excluded, stderr not matched";
+  EXPECT_NE(events[0].find("\"event\":\"Signed Up\""), std::string::npos) << events[0];  // P and F pieces joined
+  EXPECT_NE(events[0].find("\"timestamp\":\"2026-11-30T10:00:00.100Z\""), std::string::npos) << events[0];
 }
 
 // The checks can fail: each mistake below, made in a copy, is named.
