@@ -24,6 +24,9 @@ struct ToolResult {
 ToolResult RunTool(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                    std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
+// A loopback TCP port nothing listens on right now.
+int FreeLoopbackPort();
+
 // The source tree's path of a repository file.
 std::string SourcePath(const std::string& relative);
 

@@ -6,11 +6,8 @@
 // with the container's environment and its mounts under a temporary root.
 // Not checked here: that a cluster accepts them (admission, an unknown field,
 // which the schemas let pass), or that the pods start.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -32,19 +29,6 @@ const std::vector<std::string> kManifests = {"packaging/kubernetes/sidecar.yaml"
 std::string CheckNodeDir() {
   const char* dir = std::getenv("TAILTRACK_CHECK_NODE_DIR");
   return dir && *dir ? dir : "/var/cache/tailtrack-check";
-}
-
-// A loopback port nothing listens on (for the admin endpoint of an agent under test).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 std::string Replaced(std::string text, const std::string& from, const std::string& to) {
@@ -154,7 +138,7 @@ class PodRun : public KubernetesManifests {
     EXPECT_EQ(r.status, 0) << r.Describe();
     const std::string dir = out_ / name;
     const std::string config = dir + "/tailtrack.yaml";
-    WriteFile(config, Replaced(ReadFile(config), "listen: 0.0.0.0:9464", "listen: 127.0.0.1:" + std::to_string(FreePort())));
+    WriteFile(config, Replaced(ReadFile(config), "listen: 0.0.0.0:9464", "listen: 127.0.0.1:" + std::to_string(FreeLoopbackPort())));
     return dir;
   }
   std::unique_ptr<Child> Start(const std::string& dir, const std::string& collector_url) {
