@@ -13,7 +13,12 @@ packages=(
   # The Debian package's test: cpack's dpkg-shlibdeps, lintian, systemd-analyze
   # (verify, security), procps (/bin/kill, which the unit's ExecReload runs).
   dpkg-dev lintian systemd procps
+  # packaging/: promtool checks the alert rules, yamllint the manifests, node
+  # runs packaging/kubernetes/check, whose npm modules are installed below.
+  prometheus yamllint nodejs
 )
+# npm comes with Debian's nodejs as its own package, with NodeSource's inside nodejs.
+command -v npm >/dev/null || packages+=(npm)
 if [[ "${1:-}" == "--fuzz" ]]; then
   # llvm: /usr/bin/llvm-symbolizer, without which a fuzzer's crash report has
   # no function names or lines (clang only recommends it, and we install
@@ -25,10 +30,22 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
-
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo="sudo"
-echo "installing: ${missing[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "installing: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The npm modules of packaging/kubernetes/check (the Kubernetes API schemas),
+# pinned by its package-lock.json, in a cache outside the source tree; the
+# test finds them there and skips, saying so, when they are missing.
+check_src="$(dirname "$0")/kubernetes/check"
+check_dir="${TAILTRACK_CHECK_NODE_DIR:-/var/cache/tailtrack-check}"
+if [[ "${1:-}" != "--fuzz" ]] && ! cmp -s "$check_src/package-lock.json" "$check_dir/package-lock.json"; then
+  echo "installing npm modules for packaging/kubernetes/check into $check_dir" >&2
+  $sudo mkdir -p "$check_dir"
+  $sudo cp "$check_src/package.json" "$check_src/package-lock.json" "$check_dir/"
+  (cd "$check_dir" && $sudo npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
