@@ -31,10 +31,10 @@ struct Reply {
   std::string body;
 };
 
-Reply Get(int port, const std::string& path, const std::string& method = "GET") {
+Reply Get(int port, const std::string& path, const std::string& method = "GET", int timeout_s = 10) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5);
-  client.set_read_timeout(10);
+  client.set_read_timeout(timeout_s);
   auto res = method == "HEAD" ? client.Head(path) : client.Get(path);
   if (!res) return {};
   return {res->status, res->get_header_value("Content-Type"), res->body};
@@ -287,6 +287,18 @@ TEST_F(AdminTest, ReadyzSaysDrainingWhileTheDrainWaits) {
   EXPECT_EQ(Get(port_, "/healthz").status, 200);
   EXPECT_EQ(agent->Wait(seconds(30)), 0) << agent->err();
   EXPECT_EQ(collector_.accepted_events(), 1u);
+}
+
+TEST_F(AdminTest, AStoppedLoopDoesNotAnswerHealthzSoAProbesTimeoutFailsIt) {
+  WriteFile(log_, "");
+  auto agent = Start(WriteConfig(Config()));
+  ASSERT_EQ(Get(port_, "/healthz").status, 200) << agent->err();
+  agent->Signal(SIGSTOP);  // the loop no longer turns
+  EXPECT_EQ(Get(port_, "/healthz", "GET", /*timeout_s=*/2).status, 0);
+  agent->Signal(SIGCONT);
+  EXPECT_TRUE(Eventually([&] { return Get(port_, "/healthz").status == 200; }, seconds(10)));
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(10)), 0) << agent->err();
 }
 
 TEST_F(AdminTest, AnAdminPortInUseExits78WithOneLinePointingAtTheKey) {

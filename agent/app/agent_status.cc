@@ -112,8 +112,6 @@ bool RuleApplies(const RuleConfig& rule, const std::string& source) {
 // A source's numbers, whatever its type; zeros before it started.
 struct SourceView {
   const SourceConfig* config = nullptr;
-  const FileSource* file = nullptr;
-  const UnixSource* unix = nullptr;
   uint64_t lines = 0, bytes = 0, truncated = 0, skipped = 0, dropped = 0, clients = 0;
   bool paused = false;
   std::vector<FileStatus> files;
@@ -127,7 +125,6 @@ std::vector<SourceView> ViewSources(const Config& config, const std::vector<std:
   for (size_t i = 0; i < views.size(); ++i) views[i].config = &config.sources[i];
   for (const auto& s : files) {
     SourceView& v = views[s->index()];
-    v.file = s.get();
     const FileSourceStats st = s->stats();
     v.lines = st.lines, v.bytes = st.bytes, v.truncated = st.truncated_lines, v.skipped = st.skipped_lines;
     v.paused = s->paused();
@@ -137,7 +134,6 @@ std::vector<SourceView> ViewSources(const Config& config, const std::vector<std:
   for (const auto& s : sockets) {
     const auto it = std::find_if(views.begin(), views.end(), [&](const SourceView& v) { return v.config == &s->config(); });
     if (it == views.end()) continue;
-    it->unix = s.get();
     const UnixSourceStats st = s->stats();
     it->lines = st.lines, it->bytes = st.bytes, it->truncated = st.truncated_lines, it->skipped = st.skipped_lines;
     it->dropped = st.dropped_lines, it->clients = st.clients;
