@@ -25,6 +25,7 @@ struct AdminServer::Connection {
   bool complete = false;  // the request is whole
   bool answered = false;  // the response is queued: what comes after is read and ignored
   bool written = false;
+  bool peer_done = false;  // the client closed its side after its request: close once the answer is out
   bool closing = false;
   int handles = 0;        // open of tcp and timer
   std::string out;        // the response, alive until written
@@ -185,6 +186,13 @@ void AdminServer::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(s->data);
   AdminServer* self = c->owner;
   if (nread < 0) {
+    if (nread == UV_EOF && c->answered && !c->written) {
+      // Done sending (shutdown after its request) but not yet done reading:
+      // the answer still goes out, then the connection closes.
+      c->peer_done = true;
+      uv_read_stop(s);
+      return;
+    }
     // The client is gone, or has read its answer and closed: done either way.
     self->CloseConnection(c);
     return;
@@ -239,9 +247,11 @@ void AdminServer::OnWritten(uv_write_t* req, int status) {
   // at once with unread request bytes would reset the connection and could
   // lose the answer on its way.
   c->shutdown.data = c;
-  if (uv_shutdown(&c->shutdown, reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_shutdown_t*, int) {}) != 0) {
-    c->owner->CloseConnection(c);
-  }
+  auto after = [](uv_shutdown_t* req, int) {
+    auto* done = static_cast<Connection*>(req->data);
+    if (done->peer_done && !done->closing) done->owner->CloseConnection(done);
+  };
+  if (uv_shutdown(&c->shutdown, reinterpret_cast<uv_stream_t*>(&c->tcp), after) != 0) c->owner->CloseConnection(c);
 }
 
 void AdminServer::OnTimeout(uv_timer_t* t) {

@@ -72,6 +72,7 @@ class AdminServerTest : public ::testing::Test {
         [this](std::string_view path) {
           paths_.emplace_back(path);
           if (path == "/missing") return AdminResponse{404, "text/plain; charset=utf-8", "not here\n"};
+          if (path == "/big") return AdminResponse{200, "text/plain", std::string(4 << 20, 'b')};
           return AdminResponse{200, "application/json", "{\"path\":\"" + std::string(path) + "\"}"};
         },
         options);
@@ -82,12 +83,13 @@ class AdminServerTest : public ::testing::Test {
 
   // Sends `request` on a new connection and returns all that comes back,
   // running the loop meanwhile.
-  std::string Exchange(const std::string& request) {
+  std::string Exchange(const std::string& request, bool half_close = false) {
     const int port = server_->port();
-    auto reply = std::async(std::launch::async, [port, request] {
+    auto reply = std::async(std::launch::async, [port, request, half_close] {
       const int fd = Connect(port);
       if (fd < 0) return std::string("connect failed");
       SendAll(fd, request);
+      if (half_close) ::shutdown(fd, SHUT_WR);
       std::string out = ReadAll(fd);
       ::close(fd);
       return out;
@@ -115,6 +117,13 @@ TEST_F(AdminServerTest, AGetIsAnsweredWithTheHandlersStatusTypeAndBodyAndConnect
   const std::string missing = Exchange("GET /missing HTTP/1.0\r\n\r\n");
   EXPECT_EQ(missing.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << missing;
   EXPECT_TRUE(missing.ends_with("not here\n")) << missing;
+}
+
+TEST_F(AdminServerTest, AClientThatClosesItsSideAfterTheRequestStillGetsTheWholeAnswer) {
+  Start();
+  const std::string reply = Exchange("GET /big HTTP/1.0\r\n\r\n", /*half_close=*/true);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply.substr(0, 200);
+  EXPECT_TRUE(reply.ends_with("\r\n\r\n" + std::string(4 << 20, 'b')));
 }
 
 TEST_F(AdminServerTest, AHeadGetsTheHeadersOfTheGetWithoutItsBody) {
