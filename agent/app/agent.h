@@ -26,6 +26,11 @@
 //
 // SIGHUP re-reads collector.write_key_file (the environment is not read
 // again); the full reload of the configuration comes later.
+//
+// Admin endpoint: with admin.listen, an HTTP server on this same loop
+// (admin/http_server.h) answers /healthz, /readyz, /status and /metrics from
+// the components' counters, read on request (agent_status.cc). It is closed
+// last, at the end of the drain, so /readyz says "draining" meanwhile.
 #pragma once
 
 #include <uv.h>

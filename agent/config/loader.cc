@@ -956,7 +956,7 @@ const std::vector<Field<Config>>& TopTable() {
           .Range(1, kNoMax),
       String<C>("admin.listen", AT(C, admin.listen), "",
                 "`HOST:PORT`, `[::1]:PORT` or a bare `PORT` (127.0.0.1) for the admin endpoint: `/metrics`, "
-                "`/healthz`, `/readyz`, `/status` and a status page at `/` (see admin.md); absent: off."),
+                "`/healthz`, `/readyz`, `/status` and a status page at `/` (see [admin.md](admin.md)); absent: off."),
       Custom<C>("sources", "list of maps", "Where lines come from; see `sources[]` below.", ParseSources).Required(),
       Custom<C>("rules", "list of maps", "How lines become events, tried in order; see `rules[]` below.", ParseRules),
       Custom<C>("tests", "list of maps", "Rule tests run by `tailtrack test -c FILE`; see `tests[]` below.",
