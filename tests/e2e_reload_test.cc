@@ -3,6 +3,7 @@
 // nothing is lost or sent twice; a bad configuration is refused and the
 // running one stays.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -233,6 +234,44 @@ TEST_F(ReloadTest, ASocketSourceMovedElsewhereListensAtItsNewPath) {
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(seconds(10)), 0) << agent->err();
   EXPECT_EQ(Ids("properties.n"), (std::set<std::string>{"1", "3"}));
+}
+
+// Counters go on across a reload: a restarted source and replaced rules do
+// not start again at 0 in /metrics.
+TEST_F(ReloadTest, CountersGoOnAcrossAReload) {
+  const std::string admin = "admin:\n  listen: 127.0.0.1:0\n";
+  WriteConfig(admin + Yaml(false, false));
+  auto agent = Start();
+  std::string port;
+  ASSERT_TRUE(Eventually([&] {
+    const std::string err = agent->err();
+    const size_t at = err.find("(port ");
+    if (at == std::string::npos) return false;
+    port = err.substr(at + 6, err.find(')', at) - at - 6);
+    return true;
+  })) << agent->err();
+  std::string lines;
+  for (int i = 0; i < 30; ++i) lines += ShopOrderLine("m" + std::to_string(i));
+  AppendFile(shop_, lines);
+  ASSERT_TRUE(collector_.WaitForEvents(30)) << agent->err();
+  WriteConfig(admin + Yaml(true, false, "    idle_flush: 3s\n"));  // shop restarts, rules are replaced
+  agent->Signal(SIGHUP);
+  ASSERT_TRUE(Eventually([&] { return Count(*agent, "configuration reloaded") == 1; })) << agent->err();
+  AppendFile(shop_, ShopOrderLine("m30"));
+  ASSERT_TRUE(collector_.WaitForEvents(31)) << agent->err();
+  auto metric = [&](const std::string& sample) {
+    httplib::Client client("127.0.0.1", std::stoi(port));
+    const auto answer = client.Get("/metrics");
+    const std::string text = answer ? answer->body : std::string();
+    const size_t at = text.find("\n" + sample + " ");
+    return at == std::string::npos ? std::string("missing") : text.substr(at + sample.size() + 2, text.find('\n', at + 1) - at - sample.size() - 2);
+  };
+  EXPECT_TRUE(Eventually([&] { return metric("tailtrack_lines_read_total{source=\"shop\"}") == "31"; }))
+      << metric("tailtrack_lines_read_total{source=\"shop\"}");
+  EXPECT_EQ(metric("tailtrack_lines_matched_total{source=\"shop\",rule=\"order-completed\"}"), "31");
+  EXPECT_EQ(metric("tailtrack_reloads_total{result=\"ok\"}"), "1");
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(seconds(10)), 0) << agent->err();
 }
 
 }  // namespace

@@ -28,6 +28,11 @@
 // reload.watch): the configuration is read again and, if valid, applied
 // without stopping: see app/reload_plan.h and docs/reload.md. A bad one is
 // refused with its FILE:LINE:COLUMN error and the running one stays.
+//
+// Admin endpoint: with admin.listen, an HTTP server on this same loop
+// (admin/http_server.h) answers /healthz, /readyz, /status and /metrics from
+// the components' counters, read on request (agent_status.cc). It is closed
+// last, at the end of the drain, so /readyz says "draining" meanwhile.
 #pragma once
 
 #include <uv.h>
@@ -39,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/http_server.h"
 #include "app/service_notify.h"
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
@@ -71,6 +77,14 @@ struct AgentStats {
   uint64_t lost_events = 0;  // at the end: neither delivered nor kept in the spool
 };
 
+// Configuration reloads, for the admin endpoint (the reload itself fills them).
+struct ReloadStats {
+  int64_t loaded_at_ms = 0;  // wall clock: when the configuration running now was loaded
+  uint64_t reloads = 0;      // succeeded
+  uint64_t failures = 0;
+  std::string last_error;    // of the last failed reload; empty when none
+};
+
 class Agent : private LineSink, private BatchListener, private DeliveryListener {
  public:
   static constexpr size_t kMaxPendingFactor = 4;
@@ -84,9 +98,16 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
+  // The admin endpoint's /healthz fails when the loop has not turned for this long.
+  static constexpr int64_t kStalledAfterMs = 5'000;
+  static constexpr uint64_t kHeartbeatMs = 1'000;
+  // /readyz fails when batches wait and nothing was delivered for this long.
+  static constexpr int64_t kNoProgressMs = 60'000;
+
   // Runs until a signal and its drain. Returns the exit status: 0, or
   // kExitConfig when state_dir or the spool cannot be created or a unix
-  // source's socket cannot be set up (one FILE:LINE:COLUMN line on stderr),
+  // source's socket or admin.listen cannot be set up (one FILE:LINE:COLUMN
+  // line on stderr),
   // 1 when curl cannot start, another agent holds state_dir, or events were
   // lost at the end.
   int Run();
@@ -130,6 +151,15 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   bool WatchedFilesChanged();
   static void OnWatchTimer(uv_timer_t* t);
 
+  // The admin endpoint (agent_status.cc): reads the components' counters on request.
+  bool StartAdmin();
+  AdminResponse HandleAdmin(std::string_view path);
+  // {ready, reason}: "ready", or why not (one line).
+  std::pair<bool, std::string> Readiness() const;
+  std::string StatusJson() const;
+  std::string MetricsText() const;
+  static void OnHeartbeat(uv_timer_t* t);
+
   static void OnSignal(uv_signal_t* h, int signum);
   static void OnHangup(uv_signal_t* h, int signum);
   static void OnFlushTimer(uv_timer_t* t);
@@ -151,6 +181,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   uv_timer_t finish_timer_;
   uv_timer_t housekeeping_timer_;
   uv_timer_t watch_timer_;  // reload.watch
+  uv_timer_t heartbeat_timer_;  // proves to /healthz that the loop turns
 
   // Container envelopes, between sources and rules: one decoder per cri or
   // docker source (by source index; null for the others).
@@ -171,6 +202,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   std::unique_ptr<Delivery> delivery_;
   std::unique_ptr<Sender> sender_;
   std::unique_ptr<DeadLetter> dead_letter_;
+  std::unique_ptr<AdminServer> admin_;
   std::string checkpoint_path_;
   std::vector<CheckpointEntry> positions_;         // the sources' positions, before settling
   std::vector<CheckpointEntry> last_checkpoints_;  // what was last written, to skip a write that changes nothing
@@ -188,16 +220,28 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   LogThrottle log_throttle_;
   AgentStats stats_;
 
-  // Reloads, for /status and /metrics.
-  uint64_t reloads_ = 0;
-  uint64_t reload_failures_ = 0;
-  std::string last_reload_error_;
-  int64_t config_loaded_ms_ = 0;  // wall clock
   size_t watched_hash_ = 0;       // of the configuration and key files, for reload.watch
   // Sources a reload stopped, until their handles have closed.
   std::vector<std::unique_ptr<FileSource>> stopped_files_;
   std::vector<std::unique_ptr<UnixSource>> stopped_sockets_;
   ServiceNotify service_;  // READY, WATCHDOG, STATUS, STOPPING to systemd
+  ReloadStats reload_stats_;
+  // What the rules and sources a reload replaced had counted, so that
+  // /status and /metrics go on from there instead of restarting at 0.
+  struct SourceCounts {
+    uint64_t lines = 0, bytes = 0, truncated = 0, skipped = 0, dropped = 0;
+  };
+  struct Carried {
+    std::map<std::pair<size_t, std::string>, uint64_t> matched;  // (source index, rule name)
+    std::vector<uint64_t> unmatched, not_json, invalid;            // by source index
+    std::vector<SourceCounts> sources;                             // by source index
+  } carried_;
+  void CarryRuleCounts();
+  void Carry(size_t index, const SourceCounts& counts);
+  RuleStats RuleTotals() const;  // the rules' counts, the carried ones added
+  int64_t started_ms_ = 0;       // wall clock, for /status and tailtrack_start_time_seconds
+  int64_t started_mono_ms_ = 0;  // MonotonicMillis()
+  int64_t heartbeat_ms_ = 0;     // MonotonicMillis() at the last heartbeat
 };
 
 }  // namespace tailtrack

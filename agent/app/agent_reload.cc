@@ -41,8 +41,8 @@ void Agent::Reload(std::string_view why) {
                                            LoadOptions{.require_write_key = !options_.dry_run}));
     rules = RuleSet::Compile(plan.config);
   } catch (const ConfigError& e) {
-    ++reload_failures_;
-    last_reload_error_ = e.what();
+    ++reload_stats_.failures;
+    reload_stats_.last_error = e.what();
     Log(LogLevel::kError, "{}: configuration refused, the running one stays: {}", why, e.what());
     ReloadKey();
     service_.Reloaded();
@@ -63,6 +63,7 @@ void Agent::Reload(std::string_view why) {
     batcher_->Flush();
     batcher_ = std::make_unique<Batcher>(next.batch, static_cast<BatchListener&>(*this));
   }
+  CarryRuleCounts();
   rules_ = std::move(rules);
   reloaded_.push_back(std::move(owned));
   config_ = &next;
@@ -71,9 +72,9 @@ void Agent::Reload(std::string_view why) {
   for (size_t i : plan.restarted) StartSource(i, positions);
   for (size_t i : plan.added) StartSource(i, last_checkpoints_);
   UpdatePause();
-  ++reloads_;
-  last_reload_error_.clear();
-  config_loaded_ms_ = WallClockMillis();
+  ++reload_stats_.reloads;
+  reload_stats_.last_error.clear();
+  reload_stats_.loaded_at_ms = WallClockMillis();
   StartWatch();
 
   std::string changes;
@@ -153,6 +154,8 @@ void Agent::StopSource(size_t index, std::vector<CheckpointEntry>* positions) {
         }
       }
     }
+    const FileSourceStats st = (*it)->stats();
+    Carry(index, {st.lines, st.bytes, st.truncated_lines, st.skipped_lines, 0});
     (*it)->Close();
     stopped_files_.push_back(std::move(*it));
     sources_.erase(it);
@@ -160,6 +163,8 @@ void Agent::StopSource(size_t index, std::vector<CheckpointEntry>* positions) {
   }
   for (auto it = sockets_.begin(); it != sockets_.end(); ++it) {
     if ((*it)->index() != index) continue;
+    const UnixSourceStats st = (*it)->stats();
+    Carry(index, {st.lines, st.bytes, st.truncated_lines, st.skipped_lines, st.dropped_lines});
     (*it)->Close();
     stopped_sockets_.push_back(std::move(*it));
     sockets_.erase(it);
@@ -169,6 +174,31 @@ void Agent::StopSource(size_t index, std::vector<CheckpointEntry>* positions) {
   // Stopped sources whose handles have closed are done with.
   std::erase_if(stopped_files_, [](const auto& s) { return s->closed(); });
   std::erase_if(stopped_sockets_, [](const auto& s) { return s->closed(); });
+}
+
+void Agent::Carry(size_t index, const SourceCounts& counts) {
+  if (carried_.sources.size() <= index) carried_.sources.resize(index + 1);
+  SourceCounts& c = carried_.sources[index];
+  c.lines += counts.lines, c.bytes += counts.bytes, c.truncated += counts.truncated;
+  c.skipped += counts.skipped, c.dropped += counts.dropped;
+}
+
+// The rules about to be replaced: their counts, by source and rule name.
+void Agent::CarryRuleCounts() {
+  const RuleStats& s = rules_->stats();
+  const size_t n = config_->sources.size();
+  for (size_t r = 0; r < config_->rules.size(); ++r) {
+    for (size_t i = 0; i < n && r * n + i < s.matched_by_source.size(); ++i) {
+      if (const uint64_t m = s.matched_by_source[r * n + i]) carried_.matched[{i, config_->rules[r].name}] += m;
+    }
+  }
+  auto add = [n](std::vector<uint64_t>& to, const std::vector<uint64_t>& from) {
+    if (to.size() < n) to.resize(n);
+    for (size_t i = 0; i < n && i < from.size(); ++i) to[i] += from[i];
+  };
+  add(carried_.unmatched, s.unmatched);
+  add(carried_.not_json, s.not_json);
+  add(carried_.invalid, s.invalid_by_source);
 }
 
 // reload.watch: the configuration and key files are compared by content every

@@ -70,7 +70,8 @@ ReloadPlan PlanReload(const Config& running, Config next) {
   }
   keep(next.spool, running.spool, "spool");
   keep(next.dead_letter, running.dead_letter, "dead_letter");
-  keep(next.admin, running.admin, "admin");
+  if (next.admin.listen != running.admin.listen) plan.restart_only.push_back("admin.listen");
+  next.admin = running.admin;
 
   plan.collector_changed = WithoutMarks(next.collector) != WithoutMarks(running.collector);
   plan.batch_changed = next.batch != running.batch;

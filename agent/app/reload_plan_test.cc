@@ -63,7 +63,7 @@ TEST(ReloadPlanTest, StateAndListenersKeepTheirRunningValues) {
   next.state_dir = "/tmp/other";
   next.collector.url = "http://127.0.0.1:2";
   const ReloadPlan plan = PlanReload(running, next);
-  EXPECT_EQ(plan.restart_only, (std::vector<std::string>{"state_dir", "spool", "admin"}));
+  EXPECT_EQ(plan.restart_only, (std::vector<std::string>{"state_dir", "spool", "admin.listen"}));
   EXPECT_EQ(plan.config.state_dir, running.state_dir);
   EXPECT_EQ(plan.config.spool, running.spool);
   EXPECT_EQ(plan.config.admin.listen, "9464");

@@ -85,6 +85,7 @@ struct ReloadConfig {
 
 struct AdminConfig {
   std::string listen;  // empty: no admin server
+  Mark listen_mark;    // where it is written: a bind error points here
   bool operator==(const AdminConfig&) const = default;
 };
 

@@ -955,8 +955,8 @@ const std::vector<Field<Config>>& TopTable() {
               "The dead-letter file's size limit.")
           .Range(1, kNoMax),
       String<C>("admin.listen", AT(C, admin.listen), "",
-                "`HOST:PORT` or a bare `PORT` (loopback) for `/metrics`, `/healthz`, `/readyz` and `/status`; "
-                "absent: off."),
+                "`HOST:PORT`, `[::1]:PORT` or a bare `PORT` (127.0.0.1) for the admin endpoint: `/metrics`, "
+                "`/healthz`, `/readyz`, `/status` and a status page at `/` (see [admin.md](admin.md)); absent: off."),
       Bool<C>("reload.watch", AT(C, reload.watch), "false",
               "Also reload when the configuration file or `collector.write_key_file` changes (checked every "
               "2 s by content, so a Kubernetes ConfigMap or Secret update is seen); SIGHUP always reloads."),
@@ -1110,6 +1110,7 @@ Config Load(const std::string& text, const std::string& path, const EnvLookup& e
   config.collector.mark = seen.at("collector").first;  // collector.url is required, so it is there
   CheckCollector(config, seen, loader);
 
+  if (seen.count("admin.listen")) config.admin.listen_mark = seen.at("admin.listen").second;
   if (!config.admin.listen.empty() && !ValidListen(config.admin.listen)) {
     loader.Fail(seen.at("admin.listen").second,
                 "admin.listen must be HOST:PORT or a port number, got " + Quote(config.admin.listen));

@@ -36,3 +36,22 @@ TEST(LogThrottle, AForgottenCauseIsLoggedAtOnce) {
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST(RecentProblems, KeepsTheLastTenWarningsAndErrorsOldestFirstAsOneLineEach) {
+  Log(LogLevel::kInfo, "not kept: info");
+  for (int i = 0; i < 12; ++i) Log(i % 2 ? LogLevel::kError : LogLevel::kWarn, "problem {}\nsecond line", i);
+  const std::vector<LogRecord> recent = RecentProblems();
+  ASSERT_EQ(recent.size(), kRecentProblems);
+  for (size_t i = 0; i < recent.size(); ++i) {
+    EXPECT_EQ(recent[i].message, fmt::format("problem {} second line", i + 2));
+    EXPECT_EQ(recent[i].level, (i + 2) % 2 ? LogLevel::kError : LogLevel::kWarn);
+    EXPECT_GT(recent[i].at_ms, 1'700'000'000'000);
+  }
+  EXPECT_EQ(LogLevelName(recent[0].level), "warn");
+}
+
+}  // namespace
+}  // namespace tailtrack

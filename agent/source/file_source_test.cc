@@ -860,3 +860,37 @@ TEST_F(FileSourceTest, ACopyFoundWhileStillBeingWrittenGivesWholeLinesUnderTheOr
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST_F(FileSourceTest, FilesReportTheBytesWrittenAndNotReadYetAsLag) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, "one\ntwo\n");
+  config_.paths = {dir_ / "*.log"};
+  FileSource& s = Start();
+  ASSERT_TRUE(WaitLines(2));
+  s.Pause();
+  AppendFile(path, std::string(99, 'x') + "\n");
+  std::vector<FileStatus> files;
+  // The stat pass (every poll_interval) sees the new size; nothing is read while paused.
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] {
+    files.clear();
+    s.Files(&files);
+    return files.size() == 1 && files[0].lag() == 100;
+  }));
+  EXPECT_EQ(files[0].path, path);
+  EXPECT_EQ(files[0].offset, 8u);
+  EXPECT_EQ(files[0].size, 108u);
+  EXPECT_TRUE(files[0].open);
+  s.Resume();
+  ASSERT_TRUE(WaitLines(3));
+  files.clear();
+  s.Files(&files);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].lag(), 0u);
+  EXPECT_EQ(files[0].offset, 108u);
+}
+
+}  // namespace
+}  // namespace tailtrack
