@@ -10,6 +10,8 @@ packages=(
   zlib1g-dev libssl-dev libhowardhinnant-date-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev
   logrotate
+  # The admin status page is checked in a real browser (tests/status_page_test.cc).
+  chromium
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   # llvm: /usr/bin/llvm-symbolizer, without which a fuzzer's crash report has
