@@ -8,8 +8,9 @@ packages=(
   build-essential cmake pkg-config git python3 tzdata ca-certificates
   libuv1-dev libcurl4-openssl-dev libsimdjson-dev libyaml-cpp-dev libre2-dev
   zlib1g-dev libssl-dev libhowardhinnant-date-dev libcli11-dev libfmt-dev
-  libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev libhttp-parser-dev
   logrotate
+  prometheus  # promtool: a test checks /metrics with `promtool check metrics`
   # The admin status page is checked in a real browser (tests/status_page_test.cc).
   chromium
 )

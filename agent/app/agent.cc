@@ -74,6 +74,9 @@ int Agent::Run() {
     files.rlim_cur = files.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
+  started_ms_ = WallClockMillis();
+  started_mono_ms_ = MonotonicMillis();
+  if (reload_stats_.loaded_at_ms == 0) reload_stats_.loaded_at_ms = started_ms_;
   if (!options_.dry_run && !OpenState()) return exit_status_;
 
   uv_loop_init(&loop_);
@@ -81,7 +84,7 @@ int Agent::Run() {
     uv_signal_init(&loop_, s);
     s->data = this;
   }
-  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &housekeeping_timer_}) {
+  for (uv_timer_t* t : {&flush_timer_, &drain_timer_, &finish_timer_, &housekeeping_timer_, &heartbeat_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -116,10 +119,11 @@ int Agent::Run() {
     }
   }
 
-  if (!StartSockets()) {
+  if (!StartSockets() || !StartAdmin()) {
     CloseAll();
     uv_run(&loop_, UV_RUN_DEFAULT);
     sockets_.clear();
+    admin_.reset();
     sender_.reset();
     uv_loop_close(&loop_);
     return kExitConfig;
@@ -159,6 +163,7 @@ int Agent::Run() {
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
+  admin_.reset();
   sources_.clear();
   sockets_.clear();
   sender_.reset();
@@ -488,6 +493,7 @@ void Agent::Finish() {
 
 // Every Close() here is idempotent; what is left is closed without a callback.
 void Agent::CloseAll() {
+  if (admin_) admin_->Close();  // the last to answer: /readyz says draining until here
   for (auto& s : sockets_) s->Close();
   for (auto& s : sources_) s->Close();
   if (sender_) sender_->Close();

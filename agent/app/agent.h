@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/http_server.h"
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
@@ -68,6 +69,14 @@ struct AgentStats {
   uint64_t lost_events = 0;  // at the end: neither delivered nor kept in the spool
 };
 
+// Configuration reloads, for the admin endpoint (the reload itself fills them).
+struct ReloadStats {
+  int64_t loaded_at_ms = 0;  // wall clock: when the configuration running now was loaded
+  uint64_t reloads = 0;      // succeeded
+  uint64_t failures = 0;
+  std::string last_error;    // of the last failed reload; empty when none
+};
+
 class Agent : private LineSink, private BatchListener, private DeliveryListener {
  public:
   static constexpr size_t kMaxPendingFactor = 4;
@@ -82,9 +91,16 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
+  // The admin endpoint's /healthz fails when the loop has not turned for this long.
+  static constexpr int64_t kStalledAfterMs = 5'000;
+  static constexpr uint64_t kHeartbeatMs = 1'000;
+  // /readyz fails when batches wait and nothing was delivered for this long.
+  static constexpr int64_t kNoProgressMs = 60'000;
+
   // Runs until a signal and its drain. Returns the exit status: 0, or
   // kExitConfig when state_dir or the spool cannot be created or a unix
-  // source's socket cannot be set up (one FILE:LINE:COLUMN line on stderr),
+  // source's socket or admin.listen cannot be set up (one FILE:LINE:COLUMN
+  // line on stderr),
   // 1 when curl cannot start, another agent holds state_dir, or events were
   // lost at the end.
   int Run();
@@ -115,6 +131,15 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void ReloadKey();
   void LogReplayProgress();  // every few seconds while an earlier run's spool is replayed
 
+  // The admin endpoint (agent_status.cc): reads the components' counters on request.
+  bool StartAdmin();
+  AdminResponse HandleAdmin(std::string_view path);
+  // {ready, reason}: "ready", or why not (one line).
+  std::pair<bool, std::string> Readiness() const;
+  std::string StatusJson() const;
+  std::string MetricsText() const;
+  static void OnHeartbeat(uv_timer_t* t);
+
   static void OnSignal(uv_signal_t* h, int signum);
   static void OnHangup(uv_signal_t* h, int signum);
   static void OnFlushTimer(uv_timer_t* t);
@@ -134,6 +159,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   uv_timer_t drain_timer_;
   uv_timer_t finish_timer_;
   uv_timer_t housekeeping_timer_;
+  uv_timer_t heartbeat_timer_;  // proves to /healthz that the loop turns
 
   // Container envelopes, between sources and rules: one decoder per cri or
   // docker source (by source index; null for the others).
@@ -154,6 +180,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   std::unique_ptr<Delivery> delivery_;
   std::unique_ptr<Sender> sender_;
   std::unique_ptr<DeadLetter> dead_letter_;
+  std::unique_ptr<AdminServer> admin_;
   std::string checkpoint_path_;
   // The replay of an earlier run's spool, followed on a terminal (total 0: not followed).
   struct {
@@ -176,6 +203,10 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   bool finishing_ = false;
   LogThrottle log_throttle_;
   AgentStats stats_;
+  ReloadStats reload_stats_;
+  int64_t started_ms_ = 0;       // wall clock, for /status and tailtrack_start_time_seconds
+  int64_t started_mono_ms_ = 0;  // MonotonicMillis()
+  int64_t heartbeat_ms_ = 0;     // MonotonicMillis() at the last heartbeat
 };
 
 }  // namespace tailtrack

@@ -96,10 +96,11 @@ bool UseColour() {
   return ::isatty(STDOUT_FILENO) && !(no_colour && *no_colour) && !(term && std::strcmp(term, "dumb") == 0);
 }
 
-int TerminalWidth() {
+// Columns and rows of the terminal on stdout; 0 when unknown.
+struct winsize TerminalSize() {
   struct winsize size{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
-  return 0;
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) size = {};
+  return size;
 }
 
 void SleepUntilNextSample(int64_t millis) {
@@ -124,7 +125,8 @@ int Show(CURL* curl, const StatusOptions& options, const std::string& address) {
   for (int round = 0; !interrupted; ++round) {
     if (round > 0) SleepUntilNextSample(1000);
     if (interrupted) break;
-    StatusViewOptions view{.colour = UseColour(), .address = address, .width = redraw ? TerminalWidth() : 0};
+    const struct winsize screen = redraw ? TerminalSize() : winsize{};
+    StatusViewOptions view{.colour = UseColour(), .address = address, .width = screen.ws_col};
     if (!FetchStatus(curl, address, &body, &error)) {
       if (round == 0) {
         std::fprintf(stderr, "tailtrack status: %s\n", error.c_str());
@@ -147,9 +149,11 @@ int Show(CURL* curl, const StatusOptions& options, const std::string& address) {
       }
       previous = sample;
       if (redraw) {
-        // Home, each line over the old one (erasing its rest), then the rest of the screen.
+        // Home, each line over the old one (erasing its rest), then the rest
+        // of the screen; no more lines than fit, or the screen would scroll.
         std::string frame = "\x1b[H";
-        for (size_t start = 0; start < text.size();) {
+        size_t rows = 0;
+        for (size_t start = 0; start < text.size() && (screen.ws_row == 0 || rows + 1 < screen.ws_row); ++rows) {
           const size_t end = text.find('\n', start);
           frame.append(text, start, end - start).append("\x1b[K\n");
           start = end + 1;

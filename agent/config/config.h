@@ -74,6 +74,7 @@ struct DeadLetterConfig {
 
 struct AdminConfig {
   std::string listen;  // empty: no admin server
+  Mark listen_mark;    // where it is written: a bind error points here
 };
 
 struct SourceConfig {

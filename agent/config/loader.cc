@@ -955,8 +955,8 @@ const std::vector<Field<Config>>& TopTable() {
               "The dead-letter file's size limit.")
           .Range(1, kNoMax),
       String<C>("admin.listen", AT(C, admin.listen), "",
-                "`HOST:PORT` or a bare `PORT` (loopback) for `/metrics`, `/healthz`, `/readyz` and `/status`; "
-                "absent: off."),
+                "`HOST:PORT`, `[::1]:PORT` or a bare `PORT` (127.0.0.1) for the admin endpoint: `/metrics`, "
+                "`/healthz`, `/readyz`, `/status` and a status page at `/` (see admin.md); absent: off."),
       Custom<C>("sources", "list of maps", "Where lines come from; see `sources[]` below.", ParseSources).Required(),
       Custom<C>("rules", "list of maps", "How lines become events, tried in order; see `rules[]` below.", ParseRules),
       Custom<C>("tests", "list of maps", "Rule tests run by `tailtrack test -c FILE`; see `tests[]` below.",
@@ -1107,6 +1107,7 @@ Config Load(const std::string& text, const std::string& path, const EnvLookup& e
   config.collector.mark = seen.at("collector").first;  // collector.url is required, so it is there
   CheckCollector(config, seen, loader);
 
+  if (seen.count("admin.listen")) config.admin.listen_mark = seen.at("admin.listen").second;
   if (!config.admin.listen.empty() && !ValidListen(config.admin.listen)) {
     loader.Fail(seen.at("admin.listen").second,
                 "admin.listen must be HOST:PORT or a port number, got " + Quote(config.admin.listen));

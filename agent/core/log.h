@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace tailtrack {
 
@@ -16,6 +17,17 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 void LogLine(LogLevel level, std::string_view message);
+
+// The last kRecentProblems warn and error lines logged, oldest first, for
+// the admin endpoint's /status (`last_errors`).
+inline constexpr size_t kRecentProblems = 10;
+struct LogRecord {
+  int64_t at_ms = 0;  // wall clock
+  LogLevel level = LogLevel::kWarn;
+  std::string message;
+};
+std::vector<LogRecord> RecentProblems();
+std::string_view LogLevelName(LogLevel level);
 
 template <typename... Args>
 void Log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {

@@ -174,6 +174,8 @@ RuleSetImpl::RuleSetImpl(const Config& config) {
   }
   for (size_t i = 0; i < config.rules.size(); ++i) CompileRule(config, i);
   stats_.matched.assign(rules_.size(), 0);
+  stats_.matched_by_source.assign(rules_.size() * sources_.size(), 0);
+  stats_.invalid_by_source.assign(sources_.size(), 0);
   stats_.unmatched.assign(sources_.size(), 0);
   stats_.not_json.assign(sources_.size(), 0);
 
@@ -465,6 +467,7 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
     if (!MatchRule(rule, scope)) continue;
     matched = true;
     ++stats_.matched[r];
+    ++stats_.matched_by_source[r * sources_.size() + line.source];
     RenderRule(rule, scope, line, sink);
     if (!rule.continue_matching) break;
   }
@@ -710,6 +713,7 @@ void RuleSetImpl::Finish(const LineContext& line, EventSink& sink, std::string_v
   }
   if (!reason.empty()) {
     ++stats_.invalid;
+    ++stats_.invalid_by_source[line.source];
     sink.OnInvalid(reason, event_, line);
     return;
   }

@@ -48,10 +48,12 @@ inline constexpr size_t kMaxEventBytes = 32 * 1024;
 
 struct RuleStats {
   std::vector<uint64_t> matched;           // per rule, by index in Config::rules
+  std::vector<uint64_t> matched_by_source; // per rule and source: [rule * sources + source]
   std::vector<uint64_t> unmatched;         // per source: lines no rule matched
   std::vector<uint64_t> not_json;          // per source: json/event lines that did not parse
   uint64_t events = 0;
   uint64_t invalid = 0;
+  std::vector<uint64_t> invalid_by_source;  // per source: events made but not sendable (dead letters)
   uint64_t timestamp_fallbacks = 0;        // timestamps that failed to parse
 };
 

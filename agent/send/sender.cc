@@ -172,7 +172,7 @@ void Sender::Start(Job job) {
   r->answer.clear();
   r->error[0] = '\0';
   Batch& batch = *r->job.batch;
-  ++batch.attempts;
+  if (++batch.attempts > 1) ++stats_.retries;
   batch.StampSentAt(WallClockMillis());
   std::string_view payload = batch.body();
   const bool gzip = config_.compression == Compression::kGzip && Gzip(payload, &r->gzipped);
@@ -299,11 +299,21 @@ void Sender::Finish(Request* r, CURLcode result) {
   const bool has_retry_after = status == 429 && RetryAfter(r->easy, &retry_after);
   const std::string answer = std::move(r->answer);
   const std::string error = r->error[0] ? r->error : curl_easy_strerror(result);
+  curl_off_t micros = 0;
+  if (curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &micros) == CURLE_OK) {
+    stats_.request_seconds.Observe(static_cast<double>(micros) / 1e6);
+  }
+  const int status_class = status >= 200 && status < 600 ? static_cast<int>(status / 100) - 2 : SenderStats::kNoAnswer;
+  ++stats_.by_status_class[status_class];
   r->answer.clear();
   r->gzipped.clear();
   idle_.push_back(r);
 
   if (status >= 200 && status < 300) {
+    stats_.batch_events.Observe(static_cast<double>(job.batch->event_count()));
+    stats_.batch_bytes.Observe(static_cast<double>(job.batch->body().size()));
+    stats_.last_delivery_ms = WallClockMillis();
+    stats_.last_delivery_mono_ms = MonotonicMillis();
     // Only an answer to a request made in the current state ends it: a 200
     // to a request sent before a 429 does not lift the 429's hold.
     if (state_ != CollectorState::kHealthy && epoch == epoch_) {
@@ -372,6 +382,8 @@ void Sender::Failed(Job job, uint64_t epoch, CollectorState next, uint64_t delay
   }
   // Within a state, a later answer never brings the next try forward.
   WakeAt(std::max(next_try_, now + delay_ms));
+  stats_.last_error.assign(what);
+  stats_.last_error_ms = WallClockMillis();
   if (log_throttle_.Due(cause)) {
     Log(next == CollectorState::kUnauthorized || next == CollectorState::kMisconfigured ? LogLevel::kError
                                                                                         : LogLevel::kWarn,

@@ -44,6 +44,7 @@
 
 #include "batch/batch.h"
 #include "config/config.h"
+#include "core/histogram.h"
 #include "core/log.h"
 
 namespace tailtrack {
@@ -71,6 +72,19 @@ struct SenderStats {
   uint64_t failed_attempts = 0;  // answered other than 2xx, or no answer
   uint64_t refused_events = 0;   // refused for good (400 and other 4xx, alone in their piece)
   uint64_t splits = 0;           // batches or pieces split in two after a 4xx
+  uint64_t retries = 0;          // requests for a batch already tried before
+  // Answers by class: 2xx, 3xx, 4xx, 5xx, and no answer (a transport error).
+  enum StatusClass { k2xx, k3xx, k4xx, k5xx, kNoAnswer, kStatusClasses };
+  uint64_t by_status_class[kStatusClasses] = {};
+  // Seconds from the request's start to its answer (curl's total time).
+  Histogram request_seconds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  // Of each request answered 2xx: its events, and its JSON body's bytes (before gzip).
+  Histogram batch_events{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+  Histogram batch_bytes{1024, 4096, 16384, 65536, 262144, 524288, 1048576, 2097152, 4194304};
+  int64_t last_delivery_ms = 0;        // wall clock of the last 2xx, 0 before any
+  int64_t last_delivery_mono_ms = 0;   // the same on the monotonic clock
+  std::string last_error;              // the last failed attempt, as logged (never the key); empty before any
+  int64_t last_error_ms = 0;           // wall clock
 };
 
 class Sender {
@@ -100,6 +114,7 @@ class Sender {
   bool healthy() const { return state_ == CollectorState::kHealthy; }
   // Requests running, and split pieces waiting.
   size_t busy() const { return active_.size() + pieces_.size(); }
+  size_t in_flight() const { return active_.size(); }
 
   // Aborts what is in flight, stops, and closes every handle. The batches of
   // requests in flight and of unfinished splits (whole) can be taken with

@@ -41,6 +41,7 @@ struct FileSource::File {
   uint64_t fingerprint = 0;      // of the first fingerprint_len bytes
   uint32_t fingerprint_len = 0;  // less than fingerprint_bytes while the file is shorter
   uint64_t pos = 0;        // the next byte to read
+  uint64_t size = 0;       // at the last stat pass (or open): what is behind pos is the lag
   LineFramer framer;       // holds the incomplete line: the bytes just before pos
   int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush, rotate_wait and close_idle_after are ages
   struct timespec mtime {};    // at the last stat pass: a change means the fingerprint is checked again
@@ -245,6 +246,7 @@ void FileSource::StatPass(bool initial) {
     struct stat st;
     if (fstat(f->fd, &st) != 0) return;
     const uint64_t size = static_cast<uint64_t>(st.st_size);
+    f->size = size;
     CheckTruncated(f, size);
     if (f->fd >= 0 && (st.st_mtim.tv_sec != f->mtime.tv_sec || st.st_mtim.tv_nsec != f->mtime.tv_nsec)) {
       f->mtime = st.st_mtim;
@@ -532,6 +534,7 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     f->pos = at_end && !known_paths_.count(path) && !since_last_run ? size : 0;
   }
   FingerprintFile(fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
+  f->size = size;
   f->last_growth_ms = MonotonicMillis();
   f->mtime = st.st_mtim;
   uv_fs_event_init(loop_, &f->watch);
@@ -891,6 +894,16 @@ void FileSource::Positions(std::vector<CheckpointEntry>* out) {
   EachFile([&](File* f) { out->push_back(Remember(f)); });
   for (const auto& [key, entry] : dormant_) out->push_back(entry);
   for (const auto& [key, entry] : finished_) out->push_back(entry);
+}
+
+void FileSource::Files(std::vector<FileStatus>* out) const {
+  auto add = [&](const File* f) {
+    out->push_back(FileStatus{f->path, f->pos, std::max(f->size, f->pos), f->fd >= 0});
+  };
+  for (const auto& [path, f] : files_) add(f);
+  for (const File* f : retired_) add(f);
+  // Closed while idle: read to their end when closed, so nothing lags.
+  for (const auto& [key, entry] : dormant_) out->push_back(FileStatus{entry.path, entry.offset, entry.offset, false});
 }
 
 void FileSource::ForgetFinished(const std::function<bool(uint64_t file_id)>& settled) {

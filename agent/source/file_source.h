@@ -79,6 +79,15 @@ struct FileSourceStats {
   uint64_t truncations = 0;      // files found shorter than their read offset
 };
 
+// One file a source watches, for the admin endpoint.
+struct FileStatus {
+  std::string path;
+  uint64_t offset = 0;  // read up to here
+  uint64_t size = 0;    // at the last stat pass (at least offset)
+  bool open = false;    // holds a descriptor (idle files are closed until they grow)
+  uint64_t lag() const { return size - offset; }
+};
+
 class FileSource {
  public:
   // The most read from one file in one loop turn.
@@ -118,6 +127,9 @@ class FileSource {
   bool closed() const { return open_handles_ == 0; }
 
   size_t file_count() const { return files_.size(); }
+  // Every file watched: the ones being read, rotated ones still being read,
+  // and idle ones closed until they grow. Cheap, but not for the hot path.
+  void Files(std::vector<FileStatus>* out) const;
   FileSourceStats stats() const;
   const SourceConfig& config() const { return config_; }
   uint32_t index() const { return index_; }  // in Config::sources
