@@ -137,6 +137,14 @@ TEST(StatusCommand, TheAddressComesFromTheConfiguration) {
   EXPECT_EQ(other.Wait(), 1);
   EXPECT_NE(other.err().find("cannot reach the agent at " + elsewhere), std::string::npos) << other.err();
 
+  // Port 0: the agent picks one, which the configuration cannot say.
+  const std::string any_port = dir / "any-port.yaml";
+  WriteFile(any_port, E2eConfigYaml(c) + "admin:\n  listen: 127.0.0.1:0\n");
+  Child zero({kBinary, "status", "-c", any_port});
+  EXPECT_EQ(zero.Wait(), 1);
+  EXPECT_EQ(zero.err(), "tailtrack status: " + any_port + " sets admin.listen to port 0 (any free port); give "
+                        "--admin HOST:PORT with the port the agent logged (\"admin endpoint on ...\")\n");
+
   // A configuration without admin.listen: the agent serves nothing to ask.
   const std::string without = dir / "no-admin.yaml";
   WriteFile(without, E2eConfigYaml(c));

@@ -41,6 +41,12 @@ int AdminAddress(const StatusOptions& options, std::string* address) {
         return 1;
       }
       listen = config.admin.listen;
+      if (listen == "0" || listen.ends_with(":0")) {
+        std::fprintf(stderr, "tailtrack status: %s sets admin.listen to port 0 (any free port); give --admin "
+                     "HOST:PORT with the port the agent logged (\"admin endpoint on ...\")\n",
+                     options.config_path.c_str());
+        return 1;
+      }
     } catch (const ConfigError& e) {
       std::fprintf(stderr, "%s\n", e.what());
       return kExitConfig;
