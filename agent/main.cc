@@ -35,6 +35,13 @@ int main(int argc, char** argv) {
   spool_cmd->add_option("-c,--config", spool.config_path, "configuration file")->required();
   spool_cmd->add_flag("--verify", spool.verify, "check every checksum; exit 1 on damage");
 
+  StatusOptions status;
+  auto* status_cmd = app.add_subcommand("status", "show what a running agent is doing (its admin endpoint's /status)");
+  status_cmd->add_option("--admin", status.admin, "the agent's admin.listen address (default: from -c, else 127.0.0.1:9464)");
+  status_cmd->add_option("-c,--config", status.config_path, "configuration file, read for admin.listen");
+  status_cmd->add_flag("--watch", status.watch, "redraw every second until Ctrl-C");
+  status_cmd->add_flag("--json", status.json, "print the raw JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -52,5 +59,6 @@ int main(int argc, char** argv) {
   if (*run_cmd) return RunCommand(run);
   if (*validate_cmd) return ValidateCommand(config);
   if (*spool_cmd) return SpoolCommand(spool);
+  if (*status_cmd) return StatusCommand(status);
   return TestCommand(test);
 }

@@ -16,6 +16,8 @@ packages=(
   # packaging/: promtool checks the alert rules, yamllint the manifests, node
   # runs packaging/kubernetes/check, whose npm modules are installed below.
   prometheus yamllint nodejs
+  # The admin status page is checked in a real browser (tests/status_page_test.cc).
+  chromium
 )
 # npm comes with Debian's nodejs as its own package, with NodeSource's inside nodejs.
 command -v npm >/dev/null || packages+=(npm)

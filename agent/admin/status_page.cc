@@ -2,12 +2,13 @@
 
 namespace tailtrack {
 
-// A placeholder until the real page lands: it links to the JSON.
 std::string_view StatusPageHtml() {
-  return R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tailtrack</title></head>
-<body><h1>tailtrack</h1><p><a href="/status">/status</a> &middot; <a href="/metrics">/metrics</a></p></body></html>
-)";
+  // status_page.html, made a string literal at configure time (CMakeLists.txt),
+  // so that the page is edited (and can be opened) as the HTML file it is.
+  static constexpr std::string_view kPage =
+#include "status_page_html.inc"
+      ;
+  return kPage;
 }
 
 }  // namespace tailtrack

@@ -1,11 +1,13 @@
-// The page served at GET / by the admin endpoint: one self-contained HTML
-// document (no external assets) that reads /status and shows it.
+// The admin endpoint's GET /: one self-contained HTML page (inline CSS and
+// JS, no external assets) that polls ./status every second and shows the
+// agent's state, live rates and a chart of events per second.
 #pragma once
 
 #include <string_view>
 
 namespace tailtrack {
 
+// The page, UTF-8; static storage, valid for the life of the process.
 std::string_view StatusPageHtml();
 
 }  // namespace tailtrack

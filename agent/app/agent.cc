@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -61,6 +62,8 @@ bool Agent::OpenState() {
   if (waiting.batches > 0) {
     Log(LogLevel::kInfo, "spool {}: {} batches ({} events, {} bytes) wait from an earlier run; replaying them",
         config_->spool.dir, waiting.batches, waiting.events, waiting.bytes);
+    // Someone watching a terminal sees the replay go on (a journal has the line above).
+    if (::isatty(STDERR_FILENO)) replay_.total = waiting.batches;
   }
   return true;
 }
@@ -354,6 +357,7 @@ void Agent::OnHousekeeping(uv_timer_t* t) {
   // Every kCheckpointIntervalMs: checkpoints, and sockets paused too long.
   auto* self = static_cast<Agent*>(t->data);
   self->WriteCheckpoints();
+  if (self->replay_.total > 0) self->LogReplayProgress();
   // Files are the buffer while reading is paused; sockets have none worth
   // the name, and their writers must not block forever.
   if (self->sockets_paused_ && MonotonicMillis() - self->sockets_paused_since_ms_ >= kShedSocketsAfterMs) {
@@ -371,6 +375,20 @@ ServiceCounters Agent::NotifyCounters() const {
   }
   if (sender_) c.collector = CollectorStateName(sender_->state());
   return c;
+}
+
+void Agent::LogReplayProgress() {
+  const int64_t now = MonotonicMillis();
+  if (replay_.started_ms == 0) replay_.started_ms = replay_.logged_ms = now;
+  const uint64_t replayed = std::min(replay_.total, delivery_->stats().replayed_batches);
+  if (replayed == replay_.total) {
+    Log(LogLevel::kInfo, "spool replay: the {} batches of the earlier run replayed in {:.1f} s", replay_.total,
+        (now - replay_.started_ms) / 1000.0);
+    replay_.total = 0;
+  } else if (now - replay_.logged_ms >= kReplayProgressEveryMs) {
+    Log(LogLevel::kInfo, "spool replay: {} of {} batches replayed", replayed, replay_.total);
+    replay_.logged_ms = now;
+  }
 }
 
 void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->Reload("SIGHUP"); }

@@ -91,6 +91,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   static constexpr uint64_t kCheckpointIntervalMs = 1'000;
   // How long socket writers may be made to wait while the pipeline is full.
   static constexpr int64_t kShedSocketsAfterMs = 2'000;
+  static constexpr int64_t kReplayProgressEveryMs = 5'000;
 
   // `config` must outlive the agent (a reload's configurations are the agent's own).
   Agent(const Config& config, std::unique_ptr<RuleSet> rules, AgentOptions options = {});
@@ -150,6 +151,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void StartWatch();
   bool WatchedFilesChanged();
   static void OnWatchTimer(uv_timer_t* t);
+  void LogReplayProgress();  // every few seconds while an earlier run's spool is replayed
 
   // The admin endpoint (agent_status.cc): reads the components' counters on request.
   bool StartAdmin();
@@ -204,6 +206,12 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   std::unique_ptr<DeadLetter> dead_letter_;
   std::unique_ptr<AdminServer> admin_;
   std::string checkpoint_path_;
+  // The replay of an earlier run's spool, followed on a terminal (total 0: not followed).
+  struct {
+    uint64_t total = 0;
+    int64_t started_ms = 0;
+    int64_t logged_ms = 0;
+  } replay_;
   std::vector<CheckpointEntry> positions_;         // the sources' positions, before settling
   std::vector<CheckpointEntry> last_checkpoints_;  // what was last written, to skip a write that changes nothing
   // Batches not settled yet, per file: (source, file_id) -> first offset -> how many.

@@ -41,4 +41,16 @@ struct SpoolCommandOptions {
 // --verify 1 when damage is found; 78 on a configuration error.
 int SpoolCommand(const SpoolCommandOptions& options);
 
+struct StatusOptions {
+  std::string admin;        // HOST:PORT, [::1]:PORT or a port; empty: admin.listen of config_path, else 127.0.0.1:9464
+  std::string config_path;  // read only for admin.listen
+  bool watch = false;       // again every second until Ctrl-C, redrawn in place on a terminal
+  bool json = false;        // the body of GET /status as it came
+};
+
+// `tailtrack status`: a running agent's GET /status for a person. Exit 0 when
+// the agent answered; 1, with one line on stderr, when it could not be
+// reached or did not answer with its status; 78 on a configuration error.
+int StatusCommand(const StatusOptions& options);
+
 }  // namespace tailtrack

@@ -11,7 +11,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "app/commands.h"
+#include "app/progress.h"
 #include "config/loader.h"
 #include "core/clock.h"
 #include "decode/encoding.h"
@@ -137,6 +140,9 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
 
   std::vector<std::pair<uint64_t, std::string>> unmatched_samples, not_json_samples;
   uint64_t lines = 0, offset = 0;
+  struct stat input{};
+  const bool sized = ::fstat(fileno(in), &input) == 0 && S_ISREG(input.st_mode);
+  TerminalProgress progress(sized ? static_cast<uint64_t>(input.st_size) : 0);
   char* buf = nullptr;
   size_t cap = 0;
   ssize_t n;
@@ -147,6 +153,7 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     ++lines;
+    progress.Update(lines, offset);
     if (line.empty()) continue;
     ctx.line = line;
     ctx.offset = line_offset;
@@ -166,6 +173,7 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
   to_rules.End(ctx);
   std::free(buf);
   if (!is_stdin) std::fclose(in);
+  progress.Done();
   std::fflush(stdout);
 
   if (options.stats) {
