@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/human.h"
 #include "config/loader.h"
 #include "core/clock.h"
 #include "spool/dead_letter.h"
@@ -32,25 +33,10 @@ namespace {
 
 constexpr size_t kSegmentRowsShown = 20;
 
-std::string HumanBytes(uint64_t bytes) {
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes) / 1024;
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  return fmt::format("{:.1f} {}", value, units[unit]);
-}
-
+// How long ago `created_ms` was; "-" when unknown.
 std::string HumanAge(int64_t created_ms, int64_t now_ms) {
   if (created_ms == 0) return "-";
-  const int64_t s = std::max<int64_t>(0, now_ms - created_ms) / 1000;
-  if (s < 60) return fmt::format("{}s", s);
-  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
-  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
-  return fmt::format("{}d{:02}h", s / 86400, s % 86400 / 3600);
+  return HumanSeconds(static_cast<double>(std::max<int64_t>(0, now_ms - created_ms)) / 1000.0);
 }
 
 // The size and line count of `path`, read in pieces; false when it does not exist.
