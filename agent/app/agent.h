@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "app/loss_log.h"
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
@@ -119,6 +120,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   static void OnDrainTimer(uv_timer_t* t);
   static void OnFinishTimer(uv_timer_t* t);
   static void OnHousekeeping(uv_timer_t* t);
+  // Each source's losses so far, logged at most once a minute (LossLog).
+  void LogLosses();
 
   const Config& config_;
   std::unique_ptr<RuleSet> rules_;
@@ -167,6 +170,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   bool draining_ = false;
   bool finishing_ = false;
   LogThrottle log_throttle_;
+  LossLog loss_log_;
   AgentStats stats_;
 };
 
