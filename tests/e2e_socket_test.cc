@@ -75,14 +75,14 @@ class SocketFixture : public ::testing::Test {
  protected:
   // `top` is added at the top level, `source` (indented by 4) to the source.
   std::string WriteConfig(const std::string& protocol, const std::string& socket_path, const std::string& top = "",
-                          const std::string& source = "") {
+                          const std::string& source = "", const std::string& batch = "") {
     const std::string path = dir_ / "tailtrack.yaml";
     WriteFile(path, "collector:\n"
                     "  url: " + collector_.url() + "\n"
                     "  write_key: " + kKey + "\n"
                     "  timeout: 5s\n"
                     "batch:\n"
-                    "  flush_interval: 100ms\n"
+                    "  flush_interval: 100ms\n" + batch +
                     "state_dir: " + (dir_ / "state") + "\n"
                     "sources:\n"
                     "  - name: local\n"
@@ -95,9 +95,9 @@ class SocketFixture : public ::testing::Test {
   }
 
   std::unique_ptr<Child> Start(const std::string& protocol, const std::string& top = "",
-                               const std::string& source = "") {
+                               const std::string& source = "", const std::string& batch = "") {
     return std::make_unique<Child>(
-        std::vector<std::string>{TAILTRACK_BINARY, "run", "-c", WriteConfig(protocol, sock_, top, source)});
+        std::vector<std::string>{TAILTRACK_BINARY, "run", "-c", WriteConfig(protocol, sock_, top, source, batch)});
   }
 
   TempDir dir_;
@@ -272,22 +272,24 @@ TEST_F(SocketRunTest, IdleClientsCannotExhaustTheClientLimit) {
   EXPECT_EQ(agent->Wait(), 0) << agent->err();
 }
 
-// The collector is down and the spool (64 KiB) fills. A socket has no file
+// The collector is down and the spool (256 KiB) fills. A socket has no file
 // to wait in: with drop_oldest its lines keep going into the spool (the
 // oldest batches make room, counted); with block its writers wait for the
 // pipeline at most kShedSocketsAfterMs, then lines are dropped and counted.
-// Either way an application writing 3,000 lines is never stuck.
+// Either way an application writing 20,000 lines is never stuck.
 class SocketSaturationTest : public SocketFixture,
                              public ::testing::WithParamInterface<std::tuple<std::string, std::string>> {};
 
 TEST_P(SocketSaturationTest, AWriterIsNeverStuckWhenTheSpoolIsFull) {
   const auto [protocol, when_full] = GetParam();
   collector_.Stop();
-  auto agent = Start(protocol, "spool:\n  max_bytes: 64KiB\n  when_full: " + when_full + "\n", "");
+  // Batches of 16 KiB: memory (16 of them) and the spool fill after a few thousand lines.
+  auto agent = Start(protocol, "spool:\n  max_bytes: 256KiB\n  when_full: " + when_full + "\n", "",
+                     "  max_bytes: 16KiB\n");
   int fd = -1;
   ASSERT_TRUE(Eventually([&] { return (fd = Connect(sock_, protocol == "stream" ? SOCK_STREAM : SOCK_DGRAM)) >= 0; }))
       << agent->err();
-  constexpr int kLines = 3000;  // about 250 KB of events, four times the spool
+  constexpr int kLines = 20'000;  // about 2 MB of events, eight times the spool
   std::atomic<int> written{0};
   std::thread writer([&] {
     for (int i = 0; i < kLines; ++i) {  // blocking writes
