@@ -17,14 +17,15 @@ std::string SourceLosses::Describe(std::string_view format_name) const {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
-void LossLog::Note(std::string_view source, std::string_view format_name, const SourceLosses& totals,
+bool LossLog::Note(std::string_view source, std::string_view format_name, const SourceLosses& totals,
                    int64_t now_ms) {
-  if (totals == SourceLosses{}) return;
+  if (totals == SourceLosses{}) return false;
   auto [at, fresh] = logged_.try_emplace(std::string(source));
-  if (!fresh && at->second == totals) return;
-  if (!throttle_.Due(source, now_ms)) return;
+  if (!fresh && at->second == totals) return false;
+  if (!throttle_.Due(source, now_ms)) return false;
   at->second = totals;
   Log(LogLevel::kWarn, "source {}: so far {}", source, totals.Describe(format_name));
+  return true;
 }
 
 }  // namespace tailtrack

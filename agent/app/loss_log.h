@@ -30,8 +30,9 @@ struct SourceLosses {
 
 class LossLog {
  public:
-  // Called about once a second with each source's totals so far.
-  void Note(std::string_view source, std::string_view format_name, const SourceLosses& totals, int64_t now_ms);
+  // Called about once a second with each source's totals so far (now_ms on
+  // the monotonic clock). True when it logged them.
+  bool Note(std::string_view source, std::string_view format_name, const SourceLosses& totals, int64_t now_ms);
 
  private:
   std::unordered_map<std::string, SourceLosses> logged_;  // source -> the totals last logged
