@@ -223,7 +223,11 @@ TEST_F(SocketRunTest, ManyClientsWithoutNewlinesStayInOneBudgetAndOthersAreStill
   std::printf("[ measured ] agent VmHWM with %d clients x %zu bytes without a newline: %.1f MiB\n", kHogs, kEach,
               peak / 1048576.0);
   // 16 MiB of incomplete lines, a read buffer, batches: far below 200 x 1 MiB.
+  // (AddressSanitizer keeps freed memory in quarantine, up to 256 MiB: the
+  // bound is checked in the plain build only.)
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(peak, 96ull << 20) << agent->err();
+#endif
   for (int fd : hogs) ::close(fd);
   ::close(good);
   agent->Signal(SIGTERM);
