@@ -76,6 +76,27 @@ TEST(CliEncoding, AWindows1252LogMapsToUtf8Text) {
   EXPECT_NE(c.out().find("\"msg\":\"Pi\xC3\xB1" "ata\""), std::string::npos) << c.out();
 }
 
+TEST(CliEncoding, AUtf16LogIsFramedInCodeUnitsAndMapsToUtf8Text) {
+  TempDir dir;
+  const std::string config = dir / "enc.yaml";
+  WriteFile(config,
+            "collector: {url: \"http://127.0.0.1:1\", write_key: k}\n"
+            "sources:\n"
+            "  - {name: legacy, type: file, paths: [/nonexistent.log], encoding: utf-16}\n"
+            "rules:\n"
+            "  - name: line\n"
+            "    regex: '^(?P<msg>.*)$'\n"
+            "    event: {type: track, event: Line, anonymousId: a, properties: {msg: \"{{ msg }}\"}}\n");
+  Child c({TAILTRACK_BINARY, "test", "-c", config, "--source", "legacy",
+           std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/logs/edge-cases/vector_utf-16le.log"});
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  // The first line without its byte order mark, every line whole.
+  EXPECT_NE(c.out().find("\"msg\":\"hello i am a file\""), std::string::npos) << c.out();
+  EXPECT_NE(c.out().find("\"msg\":\"i become little-endian\""), std::string::npos) << c.out();
+  const std::string out = c.out();
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 5) << out;
+}
+
 }  // namespace
 }  // namespace tailtrack::testing
 

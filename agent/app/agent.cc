@@ -363,6 +363,39 @@ void Agent::OnHousekeeping(uv_timer_t* t) {
   if (self->sockets_paused_ && MonotonicMillis() - self->sockets_paused_since_ms_ >= kShedSocketsAfterMs) {
     for (auto& s : self->sockets_) s->Shed();
   }
+  self->LogLosses();
+}
+
+void Agent::LogLosses() {
+  std::vector<SourceLosses> losses(config_->sources.size());
+  for (const auto& s : sources_) {
+    const FileSourceStats fs = s->stats();
+    losses[s->index()].truncated += fs.truncated_lines;
+    losses[s->index()].skipped += fs.skipped_lines;
+  }
+  for (const auto& s : sockets_) {
+    const UnixSourceStats us = s->stats();
+    SourceLosses& l = losses[s->index()];
+    l.truncated += us.truncated_lines;
+    l.skipped += us.skipped_lines;
+    l.dropped += us.dropped_lines;
+    l.cut_clients += us.cut_lines;
+  }
+  for (size_t i = 0; i < carried_.sources.size() && i < losses.size(); ++i) {  // sources a reload restarted
+    losses[i].truncated += carried_.sources[i].truncated;
+    losses[i].skipped += carried_.sources[i].skipped;
+    losses[i].dropped += carried_.sources[i].dropped;
+  }
+  for (size_t i = 0; i < decoders_.size(); ++i) {
+    if (!decoders_[i]) continue;
+    losses[i].undecodable += decoders_[i]->stats().undecodable;
+    losses[i].cut_records += decoders_[i]->stats().cut;
+  }
+  const int64_t now = MonotonicMillis();
+  for (size_t i = 0; i < losses.size(); ++i) {
+    loss_log_.Note(config_->sources[i].name, config_->sources[i].format == Format::kCri ? "CRI" : "docker", losses[i],
+                   now);
+  }
 }
 
 ServiceCounters Agent::NotifyCounters() const {
@@ -474,8 +507,9 @@ void Agent::Finish() {
   for (const auto& s : sockets_) {
     const UnixSourceStats us = s->stats();
     if (us.truncated_lines + us.skipped_lines + us.dropped_lines > 0) {
-      Log(LogLevel::kInfo, "source {}: {} lines truncated and {} skipped for max_line_bytes, {} dropped while the "
-          "pipeline was full", s->config().name, us.truncated_lines, us.skipped_lines, us.dropped_lines);
+      Log(LogLevel::kInfo, "source {}: {} lines truncated and {} skipped for max_line_bytes ({} of them incomplete "
+          "lines cut for clients_buffer), {} dropped while the pipeline was full", s->config().name,
+          us.truncated_lines, us.skipped_lines, us.cut_lines, us.dropped_lines);
     }
   }
   for (size_t i = 0; i < decoders_.size(); ++i) {

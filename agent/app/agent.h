@@ -46,6 +46,7 @@
 
 #include "admin/http_server.h"
 #include "app/service_notify.h"
+#include "app/loss_log.h"
 #include "batch/batcher.h"
 #include "checkpoint/state_lock.h"
 #include "config/config.h"
@@ -168,6 +169,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   static void OnDrainTimer(uv_timer_t* t);
   static void OnFinishTimer(uv_timer_t* t);
   static void OnHousekeeping(uv_timer_t* t);
+  // Each source's losses so far, logged at most once a minute (LossLog).
+  void LogLosses();
 
   const Config* config_;  // the one in use: the caller's, or the last reload's
   std::vector<std::unique_ptr<Config>> reloaded_;  // every reload's, kept: sources and batches still refer to them
@@ -226,6 +229,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   bool draining_ = false;
   bool finishing_ = false;
   LogThrottle log_throttle_;
+  LossLog loss_log_;
   AgentStats stats_;
 
   size_t watched_hash_ = 0;       // of the configuration and key files, for reload.watch

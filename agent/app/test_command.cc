@@ -21,6 +21,7 @@
 #include "decode/envelope.h"
 #include "event/canonical.h"
 #include "rules/rule_set.h"
+#include "source/line_framer.h"
 #include "source/line_sink.h"
 
 namespace tailtrack {
@@ -143,18 +144,10 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
   struct stat input{};
   const bool sized = ::fstat(fileno(in), &input) == 0 && S_ISREG(input.st_mode);
   TerminalProgress progress(sized ? static_cast<uint64_t>(input.st_size) : 0);
-  char* buf = nullptr;
-  size_t cap = 0;
-  ssize_t n;
-  while ((n = getline(&buf, &cap, in)) > 0) {
-    std::string_view line(buf, static_cast<size_t>(n));
-    const uint64_t line_offset = offset;
-    offset += static_cast<uint64_t>(n);
-    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  auto map = [&](std::string_view line, uint64_t line_offset) {
     ++lines;
-    progress.Update(lines, offset);
-    if (line.empty()) continue;
+    progress.Update(lines, line_offset + line.size());
+    if (line.empty()) return;
     ctx.line = line;
     ctx.offset = line_offset;
     ctx.read_time_ms = WallClockMillis();
@@ -167,6 +160,37 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
     if (rules.stats().not_json[*source] + Undecodable(to_rules) != not_json &&
         not_json_samples.size() < kSamplesPerSource) {
       not_json_samples.emplace_back(lines, Printable(line));
+    }
+  };
+  const SourceConfig& sc = config.sources[*source];
+  char* buf = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  if (sc.encoding == Encoding::kUtf16Le || sc.encoding == Encoding::kUtf16Be || sc.encoding == Encoding::kUtf16) {
+    // Framed in code units, as the file source does, then decoded.
+    const LineUnits units = sc.encoding == Encoding::kUtf16Le   ? LineUnits::kUtf16Le
+                            : sc.encoding == Encoding::kUtf16Be ? LineUnits::kUtf16Be
+                                                                : LineUnits::kUtf16Bom;
+    std::string all, utf8;
+    for (char chunk[65536]; size_t got = std::fread(chunk, 1, sizeof chunk, in);) all.append(chunk, got);
+    LineFramer framer(sc.max_line_bytes, sc.on_long_line, units);
+    auto decoded = [&](std::string_view line, uint64_t line_offset) {
+      Utf16ToUtf8(line, framer.big_endian(), &utf8);
+      std::string_view text = utf8;
+      if (line_offset == 0 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+      map(text, line_offset);
+    };
+    const size_t tail = framer.Frame(all.data(), all.size(), 0, decoded);
+    framer.FlushPartial(all.data() + all.size() - tail, tail, all.size() - tail, decoded);
+  } else {
+    while ((n = getline(&buf, &cap, in)) > 0) {
+      std::string_view line(buf, static_cast<size_t>(n));
+      const uint64_t line_offset = offset;
+      offset += static_cast<uint64_t>(n);
+      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line_offset == 0 && sc.encoding == Encoding::kUtf8 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+      map(line, line_offset);
     }
   }
   ctx.read_time_ms = WallClockMillis();

@@ -26,8 +26,10 @@ enum class Format { kText, kJson, kEvent, kCri, kDocker };
 // The payload inside a cri/docker envelope.
 enum class InnerFormat { kText, kJson };
 enum class StartAt { kBeginning, kEnd };
-// The encoding of a file source's bytes (transcoded to UTF-8 line by line).
-enum class Encoding { kUtf8, kLatin1, kWindows1252 };
+// The encoding of a file source's bytes (transcoded to UTF-8 line by line;
+// UTF-16 is framed in its own code units first). kUtf16: by the byte order
+// mark, little-endian without one.
+enum class Encoding { kUtf8, kLatin1, kWindows1252, kUtf16Le, kUtf16Be, kUtf16 };
 enum class LongLine { kTruncate, kSkip };
 enum class SocketProtocol { kStream, kDatagram };
 
@@ -118,6 +120,9 @@ struct SourceConfig {
   uint32_t mode = 0660;
   std::string group;
   Mark group_mark;
+  uint64_t max_clients = 256;              // stream: connections at once
+  uint64_t clients_buffer = 16 << 20;      // stream: all clients' incomplete lines together
+  Duration client_idle_timeout{300'000};   // stream: a client silent this long is closed
 
   Mark mark;
   // Not a setting: a source a reload removed keeps its index (holds and

@@ -663,10 +663,13 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
       List<S>("paths", AT(S, paths), "Globs of the files to tail.").For(Only::kFile).Required(),
       Enum<S>("encoding", AT(S, encoding),
               std::vector<std::pair<std::string, Encoding>>{
-                  {"utf-8", Encoding::kUtf8}, {"latin1", Encoding::kLatin1}, {"windows-1252", Encoding::kWindows1252}},
+                  {"utf-8", Encoding::kUtf8}, {"latin1", Encoding::kLatin1}, {"windows-1252", Encoding::kWindows1252},
+                  {"utf-16le", Encoding::kUtf16Le}, {"utf-16be", Encoding::kUtf16Be}, {"utf-16", Encoding::kUtf16}},
               "utf-8",
-              "The files' encoding; `latin1` and `windows-1252` lines are transcoded to UTF-8 before the rules "
-              "(bytes that are not valid UTF-8 in a `utf-8` file are matched as U+FFFD).")
+              "The files' encoding; other encodings' lines are transcoded to UTF-8 before the rules (bytes that are "
+              "not valid UTF-8 in a `utf-8` file are matched as U+FFFD). `utf-16` takes the byte order from the "
+              "file's byte order mark (little-endian without one); UTF-16 lines end at the code unit U+000A and "
+              "`max_line_bytes` counts the file's bytes. A UTF-8 byte order mark at the start of a file is removed.")
           .For(Only::kFile),
       List<S>("exclude", AT(S, exclude), "Globs of files not to tail, matched against the full path and the file name.")
           .For(Only::kFile),
@@ -725,6 +728,22 @@ const std::vector<Field<SourceConfig>>& SourceTable() {
                   s.group_mark = v.mark;
                 })
           .For(Only::kUnix),
+      Int<S>("max_clients", AT(S, max_clients), "256",
+             "`stream`: connections at once. A new one past it closes the client silent longest (if it has been "
+             "silent for a second or more), else it is refused; both are counted.")
+          .For(Only::kUnix)
+          .Range(1, 1 << 16),
+      Size<S>("clients_buffer", AT(S, clients_buffer), "16MiB",
+              "`stream`: the memory for all clients' incomplete lines together. Past it, a client holding more than "
+              "its share (this divided by the clients connected) has its incomplete line cut as if it were over "
+              "`max_line_bytes` (`on_long_line`), counted; the rest of that line is discarded.")
+          .For(Only::kUnix)
+          .Range(64 << 10, 1ull << 34),
+      Dur<S>("client_idle_timeout", AT(S, client_idle_timeout), "5m",
+             "`stream`: a client that sends nothing for this long is closed (its incomplete line is delivered). "
+             "Not while the pipeline is full and reading is paused.")
+          .For(Only::kUnix)
+          .Range(1, kNoMax),
   };
   return table;
 }

@@ -7,8 +7,8 @@
 // encodings), so offsets, checkpoints and messageIds stay byte offsets in the
 // file. The byte -> UTF-8 table is built once with glibc's iconv; a byte the
 // encoding leaves undefined (0x81 in windows-1252, say) becomes U+FFFD.
-// UTF-16 is not offered: its newline is two bytes and framing would have to
-// know it.
+// UTF-16 is framed by the file source in its own code units (its newline is
+// two bytes) and each line decoded with Utf16ToUtf8 there.
 #pragma once
 
 #include <array>
@@ -20,9 +20,13 @@
 
 namespace tailtrack {
 
+// `in` (UTF-16, the given byte order) as UTF-8 in *out. A lone surrogate or
+// an odd last byte becomes U+FFFD.
+void Utf16ToUtf8(std::string_view in, bool big_endian, std::string* out);
+
 class LineTranscoder {
  public:
-  // Null for Encoding::kUtf8 (nothing to do).
+  // Null for Encoding::kUtf8 (nothing to do) and UTF-16 (the file source decodes it).
   static std::unique_ptr<LineTranscoder> For(Encoding encoding);
 
   // The line in UTF-8: a view of `line` itself when it is ASCII, else of a

@@ -28,3 +28,29 @@ TEST(LineTranscoder, AnAsciiLineIsPassedOnAsItIsWithoutACopy) {
 
 }  // namespace
 }  // namespace tailtrack
+
+namespace tailtrack {
+namespace {
+
+TEST(Utf16ToUtf8, DecodesBothByteOrdersAndSurrogatePairs) {
+  std::string out;
+  Utf16ToUtf8(std::string("J\0o\0s\0\xE9\0 \0=\xD8\0\xDE", 14), /*big_endian=*/false, &out);
+  EXPECT_EQ(out, "Jos\u00e9 \U0001F600");
+  Utf16ToUtf8(std::string("\0J\x20\xAC", 4), /*big_endian=*/true, &out);
+  EXPECT_EQ(out, "J\u20ac");
+}
+
+TEST(Utf16ToUtf8, ALoneSurrogateOrAnOddLastByteIsTheReplacementCharacter) {
+  std::string out;
+  Utf16ToUtf8(std::string("a\0\x00\xD8" "b\0", 6), false, &out);  // a high surrogate, then 'b'
+  EXPECT_EQ(out, "a\uFFFDb");
+  Utf16ToUtf8(std::string("a\0\x00\xDC", 4), false, &out);  // a low surrogate alone
+  EXPECT_EQ(out, "a\uFFFD");
+  Utf16ToUtf8(std::string("a\0b", 3), false, &out);
+  EXPECT_EQ(out, "a\uFFFD");
+}
+
+TEST(LineTranscoder, Utf16NeedsNoneHere) { EXPECT_EQ(LineTranscoder::For(Encoding::kUtf16), nullptr); }
+
+}  // namespace
+}  // namespace tailtrack

@@ -16,13 +16,23 @@
 #include "checkpoint/fingerprint.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "decode/encoding.h"
 #include "source/line_framer.h"
 
 namespace tailtrack {
 
 struct FileSource::File {
   File(FileSource* o, std::string p, const SourceConfig& c)
-      : owner(o), path(std::move(p)), framer(RawLineLimit(c), c.on_long_line) {}
+      : owner(o), path(std::move(p)), framer(RawLineLimit(c), c.on_long_line, Units(c.encoding)) {}
+
+  static LineUnits Units(Encoding e) {
+    switch (e) {
+      case Encoding::kUtf16Le: return LineUnits::kUtf16Le;
+      case Encoding::kUtf16Be: return LineUnits::kUtf16Be;
+      case Encoding::kUtf16: return LineUnits::kUtf16Bom;
+      default: return LineUnits::kBytes;
+    }
+  }
 
   // Container envelopes wrap a line the runtime split (16 KiB pieces, JSON
   // escaped by docker): the raw limit leaves room for them; the joined line
@@ -672,6 +682,12 @@ bool FileSource::ReadChunk(File* f) {
       return false;
     }
   }
+  // `encoding: utf-16` read on from a checkpoint: the byte order mark is behind.
+  if (f->framer.needs_first_bytes() && f->pos > 0) {
+    unsigned char bom[2] = {0, 0};
+    (void)pread(f->fd, bom, sizeof bom, 0);
+    f->framer.NoteFirstBytes(bom[0], bom[1]);
+  }
   char* at = f->framer.ReadBuffer(scratch_, kReadChunk);
   const ssize_t n = pread(f->fd, at, kReadChunk, static_cast<off_t>(f->pos));
   if (n < 0) {
@@ -693,7 +709,7 @@ bool FileSource::ReadChunk(File* f) {
   stats_.bytes += static_cast<uint64_t>(n);
   LineContext ctx = Context(f);
   f->framer.Framed(scratch_, static_cast<size_t>(n), next, [&](std::string_view line, uint64_t offset) {
-    Deliver(ctx, line, offset);
+    Deliver(f, ctx, line, offset);
   });
   // The fingerprint follows a young file up to fingerprint_bytes at once, not
   // at the next check: copytruncate may come before that, and only a whole
@@ -829,7 +845,7 @@ void FileSource::FlushIdle(File* f, int64_t now_ms) {
   if (f->dirty || paused_ || now_ms - f->last_growth_ms < config_.idle_flush.count()) return;
   LineContext ctx = Context(f);
   if (f->framer.holds_partial()) {
-    f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(ctx, line, offset); });
+    f->framer.FlushHeld(f->pos, [&](std::string_view line, uint64_t offset) { Deliver(f, ctx, line, offset); });
   }
   if (!f->quiet) {
     f->quiet = true;
@@ -933,7 +949,23 @@ LineContext FileSource::Context(const File* f) const {
   return ctx;
 }
 
-void FileSource::Deliver(LineContext& ctx, std::string_view line, uint64_t offset) {
+void FileSource::Deliver(const File* f, LineContext& ctx, std::string_view line, uint64_t offset) {
+  if (f->framer.utf16()) {
+    // Framed in the file's code units; the rules see UTF-8. The byte order
+    // mark (U+FEFF at offset 0) is not part of the first line.
+    Utf16ToUtf8(line, f->framer.big_endian(), &utf8_);
+    line = utf8_;
+    static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    if (offset == 0 && line.starts_with(kBom)) line.remove_prefix(kBom.size());
+    if (line.empty()) return;
+  }
+  // A UTF-8 byte order mark (Windows editors and tools write one) is not
+  // part of the first line; the line keeps its offset, 0.
+  static constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+  if (offset == 0 && config_.encoding == Encoding::kUtf8 && line.starts_with(kUtf8Bom)) {
+    line.remove_prefix(kUtf8Bom.size());
+    if (line.empty()) return;
+  }
   ctx.line = line;
   ctx.offset = offset;
   ++stats_.lines;

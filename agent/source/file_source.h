@@ -189,7 +189,7 @@ class FileSource {
   void CheckTruncated(File* f, uint64_t size);
   void FlushIdle(File* f, int64_t now_ms);  // now_ms: MonotonicMillis()
   LineContext Context(const File* f) const;  // for f's lines read now: all but the line and its offset
-  void Deliver(LineContext& ctx, std::string_view line, uint64_t offset);
+  void Deliver(const File* f, LineContext& ctx, std::string_view line, uint64_t offset);
   template <typename Fn>
   void EachFile(Fn&& fn);
 
@@ -231,6 +231,7 @@ class FileSource {
   LogThrottle log_throttle_;
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
+  std::string utf8_;                    // encoding utf-16*: the line being delivered, in UTF-8
   FileSourceStats stats_;
   uint64_t closed_truncated_ = 0;
   uint64_t closed_skipped_ = 0;

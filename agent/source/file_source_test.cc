@@ -90,6 +90,99 @@ TEST_F(FileSourceTest, ReadsAFileFromTheBeginningThenWhatIsAppended) {
   EXPECT_NE(lines_.seen[0].file_id, 0u);
 }
 
+TEST_F(FileSourceTest, AUtf8ByteOrderMarkAtTheStartOfAFileIsNotPartOfTheFirstLine) {
+  const std::string path = dir_ / "app.log";
+  // Only at offset 0: the same bytes later in the file are the line's own.
+  WriteFile(path, "\xEF\xBB\xBF" "first\n\xEF\xBB\xBFsecond\n");
+  WriteFile(dir_ / "only-bom.log", "\xEF\xBB\xBF\nafter\n");
+  config_.paths = {dir_ / "*.log"};
+  Start();
+  ASSERT_TRUE(WaitLines(3));
+  std::vector<std::string> got = lines_.texts();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"after", "first", "\xEF\xBB\xBFsecond"}));
+  for (const Seen& s : lines_.seen) {
+    if (s.line == "first") {
+      EXPECT_EQ(s.offset, 0u);
+    }
+    if (s.line == "after") {
+      EXPECT_EQ(s.offset, 4u);
+    }
+  }
+}
+
+// UTF-16 bytes of `text`, with a byte order mark when asked.
+std::string Utf16(std::u16string_view text, bool big_endian, bool bom) {
+  std::string out;
+  auto put = [&](char16_t u) {
+    const char hi = static_cast<char>(u >> 8), lo = static_cast<char>(u & 0xFF);
+    out += big_endian ? std::string{hi, lo} : std::string{lo, hi};
+  };
+  if (bom) put(0xFEFF);
+  for (char16_t u : text) put(u);
+  return out;
+}
+
+TEST_F(FileSourceTest, AUtf16FileIsFramedInCodeUnitsAndDeliveredAsUtf8WithByteOffsets) {
+  // A real sample: little-endian with a byte order mark.
+  const std::string sample = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/logs/edge-cases/vector_utf-16le.log";
+  const std::string path = dir_ / "app.log";
+  std::filesystem::copy_file(sample, path);
+  config_.paths = {path};
+  config_.encoding = Encoding::kUtf16;
+  Start();
+  ASSERT_TRUE(WaitLines(5));
+  EXPECT_EQ(lines_.texts(), (std::vector<std::string>{"hello i am a file", "i can unicode", "but i do so in 16 bits",
+                                                      "and when i byte", "i become little-endian"}));
+  EXPECT_EQ(lines_.seen[0].offset, 0u);
+  EXPECT_EQ(lines_.seen[1].offset, 2u + 2 * 18);  // the mark, then "hello i am a file\n"
+  // Appended in pieces that split a code unit: still whole characters.
+  const std::string more = Utf16(u"Jos\u00e9 \U0001F600 \u20ac\r\n", false, false);
+  AppendFile(path, more.substr(0, 5));
+  AppendFile(path, more.substr(5));
+  ASSERT_TRUE(WaitLines(6));
+  EXPECT_EQ(lines_.seen[5].line, "Jos\u00e9 \U0001F600 \u20ac");
+  EXPECT_EQ(lines_.seen[5].offset, std::filesystem::file_size(sample));
+}
+
+TEST_F(FileSourceTest, Utf16ByteOrderComesFromTheSettingOrTheMarkEvenWhenReadingStartsPastIt) {
+  const std::string be = dir_ / "be.log", marked = dir_ / "marked.log";
+  WriteFile(be, Utf16(u"big endian\n\n\u00fc\n", true, false));
+  // A big-endian mark, read from the end: the mark is behind the first line read.
+  WriteFile(marked, Utf16(u"old line\n", true, true));
+  config_.paths = {be};
+  config_.encoding = Encoding::kUtf16Be;
+  Start();
+  ASSERT_TRUE(WaitLines(2));
+  EXPECT_EQ(lines_.texts(), (std::vector<std::string>{"big endian", "\u00fc"}));  // the empty line dropped
+  source_->Close();
+  testing::RunLoopToEnd(&loop_);
+  source_.reset();
+  lines_.seen.clear();
+
+  config_.paths = {marked};
+  config_.encoding = Encoding::kUtf16;
+  config_.start_at = StartAt::kEnd;
+  Start();
+  AppendFile(marked, Utf16(u"new line\n", true, false));
+  ASSERT_TRUE(WaitLines(1));
+  EXPECT_EQ(lines_.texts(), (std::vector<std::string>{"new line"}));
+  EXPECT_EQ(lines_.seen[0].offset, 2u + 2 * 9);
+}
+
+TEST_F(FileSourceTest, LongUtf16LinesAreTruncatedBetweenCharacters) {
+  const std::string path = dir_ / "app.log";
+  // 5 code units (10 bytes), the last two a surrogate pair: the limit, 8, falls inside the pair.
+  WriteFile(path, Utf16(u"abc\U0001F600\nok\n", false, false));
+  config_.paths = {path};
+  config_.encoding = Encoding::kUtf16Le;
+  config_.max_line_bytes = 8;
+  Start();
+  ASSERT_TRUE(WaitLines(2));
+  EXPECT_EQ(lines_.texts(), (std::vector<std::string>{"abc", "ok"}));
+  EXPECT_EQ(source_->stats().truncated_lines, 1u);
+}
+
 TEST_F(FileSourceTest, StartAtEndSkipsWhatIsThereButKeepsOffsetsAbsolute) {
   const std::string path = dir_ / "app.log";
   WriteFile(path, std::string(40, 'a') + "\n");

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -23,10 +24,30 @@ namespace tailtrack {
 // inside a UTF-8 multi-byte sequence.
 std::string_view Utf8Prefix(std::string_view s, size_t limit);
 
+// How a file's bytes make lines: UTF-8 and single-byte encodings end a line
+// at the byte '\n'; UTF-16 at the code unit U+000A (two bytes, at an even
+// offset in the file), in the byte order given or, for kUtf16Bom, the one a
+// byte order mark at offset 0 says (little-endian without one).
+enum class LineUnits { kBytes, kUtf16Le, kUtf16Be, kUtf16Bom };
+
 class LineFramer {
  public:
-  LineFramer(uint64_t max_line_bytes, LongLine on_long_line)
-      : max_(max_line_bytes), on_long_(on_long_line) {}
+  // Framed() frees the held line's memory above this once the line is complete.
+  static constexpr size_t kKeepCapacity = 64 * 1024;
+
+  LineFramer(uint64_t max_line_bytes, LongLine on_long_line, LineUnits units = LineUnits::kBytes)
+      : max_(max_line_bytes), on_long_(on_long_line), units_(units) {}
+
+  bool utf16() const { return units_ != LineUnits::kBytes; }
+  // For UTF-16: the lines' byte order (for kUtf16Bom, known once offset 0 was framed).
+  bool big_endian() const { return units_ == LineUnits::kUtf16Be; }
+  // kUtf16Bom reading from past offset 0: the owner reads the file's first
+  // two bytes and gives them here.
+  bool needs_first_bytes() const { return units_ == LineUnits::kUtf16Bom; }
+  void NoteFirstBytes(unsigned char b0, unsigned char b1) {
+    units_ = b0 == 0xFE && b1 == 0xFF ? LineUnits::kUtf16Be : LineUnits::kUtf16Le;
+    bom_decides_ = true;
+  }
 
   // Frames data[0, size); calls emit(std::string_view line, uint64_t offset)
   // for each complete line. Returns the number of trailing bytes that are an
@@ -56,6 +77,8 @@ class LineFramer {
     const size_t carry = held_.size();
     const size_t tail = Frame(scratch.data(), carry + n, next - carry, emit);
     held_.assign(scratch.data() + carry + n - tail, tail);
+    // A long line once held must not keep its memory after it is complete.
+    if (tail == 0 && held_.capacity() > kKeepCapacity) std::string().swap(held_);
   }
   // Emits the held line as if it were complete (it ends just before stream
   // offset `next`), then forgets it.
@@ -63,6 +86,25 @@ class LineFramer {
   void FlushHeld(uint64_t next, Emit&& emit) {
     FlushPartial(held_.data(), held_.size(), next - held_.size(), emit);
     held_.clear();
+  }
+  // The held incomplete line (it ends just before stream offset `next`) may
+  // not wait for its newline (the owner's memory budget): it is handled now as
+  // a line over max_line_bytes (truncate: emitted as it stands; skip: dropped;
+  // counted either way), the rest of it is discarded up to its newline, and
+  // its memory is freed.
+  template <typename Emit>
+  void CutHeld(uint64_t next, Emit&& emit) {
+    if (held_.empty()) return;
+    if (on_long_ == LongLine::kSkip) {
+      ++skipped_;
+    } else {
+      ++truncated_;
+      std::string_view line = Utf8Prefix(held_, std::min<uint64_t>(max_, held_.size()));
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!line.empty()) emit(line, next - held_.size());
+    }
+    discarding_ = true;
+    std::string().swap(held_);
   }
   bool holds_partial() const { return !held_.empty(); }
   size_t held_bytes() const { return held_.size(); }
@@ -72,6 +114,7 @@ class LineFramer {
   void Reset() {
     discarding_ = false;
     held_.clear();
+    if (bom_decides_) units_ = LineUnits::kUtf16Bom;
   }
 
   uint64_t truncated() const { return truncated_; }
@@ -80,6 +123,7 @@ class LineFramer {
  private:
   template <typename Emit>
   void EmitLine(std::string_view line, uint64_t offset, Emit& emit) {
+    if (units_ != LineUnits::kBytes) return EmitUtf16Line(line, offset, emit);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) return;
     if (line.size() > max_) {
@@ -94,8 +138,49 @@ class LineFramer {
     emit(line, offset);
   }
 
+  template <typename Emit>
+  void EmitUtf16Line(std::string_view line, uint64_t offset, Emit& emit) {
+    const bool be = big_endian();
+    auto unit = [&](size_t at) {
+      const auto b0 = static_cast<unsigned char>(line[at]), b1 = static_cast<unsigned char>(line[at + 1]);
+      return be ? (b0 << 8 | b1) : (b1 << 8 | b0);
+    };
+    if (line.size() >= 2 && unit(line.size() - 2) == '\r') line.remove_suffix(2);
+    if (line.empty()) return;
+    if (line.size() > max_) {
+      if (on_long_ == LongLine::kSkip) {
+        ++skipped_;
+        return;
+      }
+      ++truncated_;
+      size_t end = max_ & ~size_t{1};
+      if (end >= 2 && (unit(end - 2) & 0xFC00) == 0xD800) end -= 2;  // not between the halves of a pair
+      line = line.substr(0, end);
+      if (line.empty()) return;
+    }
+    emit(line, offset);
+  }
+
+  // Where the code unit '\n' ends, from data[pos] (whose file offset is
+  // start + pos); npos if none. Sets the byte order at offset 0 for kUtf16Bom.
+  size_t FindUtf16Newline(const char* data, size_t size, size_t pos, uint64_t start) {
+    if (units_ == LineUnits::kUtf16Bom && start + pos == 0 && size - pos >= 2) {
+      NoteFirstBytes(static_cast<unsigned char>(data[pos]), static_cast<unsigned char>(data[pos + 1]));
+    }
+    if (units_ == LineUnits::kUtf16Bom) return std::string_view::npos;  // offset 0 not here yet
+    const bool be = big_endian();
+    // Code units start at even file offsets.
+    size_t at = pos + ((start + pos) & 1);
+    for (; at + 1 < size; at += 2) {
+      if (data[at + (be ? 1 : 0)] == '\n' && data[at + (be ? 0 : 1)] == '\0') return at + 2;
+    }
+    return std::string_view::npos;
+  }
+
   uint64_t max_;
   LongLine on_long_;
+  LineUnits units_;
+  bool bom_decides_ = false;  // units_ was kUtf16Bom: Reset() forgets the byte order
   bool discarding_ = false;  // inside an over-long line that was already handled
   std::string held_;         // for ReadBuffer()/Framed(): the incomplete last line
   uint64_t truncated_ = 0;
@@ -105,23 +190,33 @@ class LineFramer {
 template <typename Emit>
 size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& emit) {
   size_t pos = 0;
+  const size_t newline = units_ == LineUnits::kBytes ? 1 : 2;
   while (pos < size) {
-    const void* nl = std::memchr(data + pos, '\n', size - pos);
-    if (nl == nullptr) break;
-    const size_t end = static_cast<const char*>(nl) - data;
+    size_t end;  // where the line's newline begins
+    if (units_ == LineUnits::kBytes) {
+      const void* nl = std::memchr(data + pos, '\n', size - pos);
+      if (nl == nullptr) break;
+      end = static_cast<const char*>(nl) - data;
+    } else {
+      const size_t after = FindUtf16Newline(data, size, pos, start);
+      if (after == std::string_view::npos) break;
+      end = after - 2;
+    }
     if (discarding_) {
       discarding_ = false;
     } else {
       EmitLine(std::string_view(data + pos, end - pos), start + pos, emit);
     }
-    pos = end + 1;
+    pos = end + newline;
   }
   if (discarding_) return 0;  // the tail belongs to a line already handled
   const size_t tail = size - pos;
   // An incomplete line may not grow without bound: handle it now (a '\r' may
   // still be stripped, hence the +1) and drop the rest of it as it comes.
-  if (tail > max_ + 1) {
-    if (on_long_ == LongLine::kSkip) {
+  if (tail > max_ + newline) {
+    if (units_ != LineUnits::kBytes) {
+      EmitUtf16Line(std::string_view(data + pos, tail), start + pos, emit);  // over max_: cut or skipped
+    } else if (on_long_ == LongLine::kSkip) {
       ++skipped_;
     } else {
       ++truncated_;

@@ -1,6 +1,7 @@
 #include "source/unix_source.h"
 
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -25,6 +27,7 @@ struct UnixSource::Client {
   uv_pipe_t pipe;
   LineFramer framer;      // holds the incomplete line: the bytes just before `received`
   uint64_t received = 0;  // bytes read from this connection
+  int64_t last_active_ms = MonotonicMillis();  // accepted, or last read something
   bool closing = false;
 };
 
@@ -44,13 +47,14 @@ bool SocketIsLive(const sockaddr_un& addr, int type) {
 
 }  // namespace
 
-UnixSource::UnixSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink,
-                       size_t max_clients)
-    : loop_(loop), config_(config), index_(index), sink_(sink), max_clients_(std::max<size_t>(1, max_clients)) {}
+UnixSource::UnixSource(uv_loop_t* loop, const SourceConfig& config, uint32_t index, LineSink& sink)
+    : loop_(loop), config_(config), index_(index), sink_(sink),
+      max_clients_(std::max<size_t>(1, static_cast<size_t>(config.max_clients))) {}
 
 UnixSource::~UnixSource() {
   // Close() and a loop run must come first: the handles live in this object.
   if (!closed()) Log(LogLevel::kError, "source {}: destroyed with open handles", config_.name);
+  if (mapped_) ::munmap(slots_, slot_bytes_ * kDatagramBatch);
 }
 
 bool UnixSource::Start(SourceError* error) {
@@ -67,9 +71,18 @@ bool UnixSource::Start(SourceError* error) {
     if (rc != 0) {
       ++open_handles_;
       uv_close(reinterpret_cast<uv_handle_t*>(&server_), OnHandleClosed);
+    } else {
+      // Silent clients are looked for a few times per timeout, at most once a second.
+      const uint64_t every = static_cast<uint64_t>(std::clamp<int64_t>(config_.client_idle_timeout.count() / 4, 10, 1000));
+      uv_timer_init(loop_, &idle_timer_);
+      idle_timer_.data = this;
+      uv_timer_start(&idle_timer_, OnIdleTimer, every, every);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&idle_timer_));
+      ++open_handles_;
     }
   } else {
-    scratch_.resize(config_.max_line_bytes + 1);  // one more byte tells a datagram that is too long
+    MapDatagramSlots();
+    NoteDatagramQueue();
     rc = uv_poll_init(loop_, &poll_, fd_);
     if (rc == 0) {
       poll_.data = this;
@@ -178,6 +191,8 @@ bool UnixSource::Bind(int type, SourceError* error) {
 void UnixSource::Pause() {
   paused_ = true;
   for (Client* c : clients_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+  // Datagram writers wait too (or get EAGAIN), until Resume() or Shed().
+  if (config_.protocol == SocketProtocol::kDatagram && started_ && !closing_) uv_poll_stop(&poll_);
 }
 
 void UnixSource::Shed() {
@@ -188,6 +203,7 @@ void UnixSource::Shed() {
       "reading on and dropping lines so that writers do not wait forever (counted)", config_.name);
   const std::vector<Client*> all(clients_.begin(), clients_.end());
   for (Client* c : all) StartReading(c);
+  if (config_.protocol == SocketProtocol::kDatagram) uv_poll_start(&poll_, UV_READABLE, OnPoll);
 }
 
 void UnixSource::Resume() {
@@ -200,8 +216,14 @@ void UnixSource::Resume() {
   if (!paused_) return;
   paused_ = false;
   if (closing_) return;
+  // Time spent paused is not silence: the clients were not read.
+  const int64_t now = MonotonicMillis();
   const std::vector<Client*> all(clients_.begin(), clients_.end());
-  for (Client* c : all) StartReading(c);
+  for (Client* c : all) {
+    c->last_active_ms = now;
+    StartReading(c);
+  }
+  if (config_.protocol == SocketProtocol::kDatagram) uv_poll_start(&poll_, UV_READABLE, OnPoll);
 }
 
 void UnixSource::Close() {
@@ -209,6 +231,7 @@ void UnixSource::Close() {
   closing_ = true;
   if (config_.protocol == SocketProtocol::kStream) {
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_timer_), OnHandleClosed);
     size_t budget = kCloseReadTotal;
     const std::vector<Client*> all(clients_.begin(), clients_.end());
     for (Client* c : all) {
@@ -241,6 +264,7 @@ UnixSourceStats UnixSource::stats() const {
     s.skipped_lines += c->framer.skipped();
   }
   s.clients = clients_.size();
+  s.held_bytes = held_total_;
   return s;
 }
 
@@ -275,6 +299,13 @@ void UnixSource::OnConnection() {
     c->closing = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), OnClientClosed);
     return;
+  }
+  if (clients_.size() >= max_clients_ && !closing_ && EvictIdlest(MonotonicMillis())) {
+    ++stats_.clients_evicted;
+    if (log_throttle_.Due("evict")) {
+      Log(LogLevel::kInfo, "source {}: {} clients connected, the most allowed; closed the one silent longest to "
+          "admit a new one ({} so far)", config_.name, max_clients_, stats_.clients_evicted);
+    }
   }
   if (clients_.size() >= max_clients_ || closing_) {
     ++stats_.clients_rejected;
@@ -323,8 +354,64 @@ void UnixSource::Frame(Client* c, size_t n) {
   const int64_t now = WallClockMillis();
   const uint64_t next = c->received;
   c->received += n;
+  c->last_active_ms = MonotonicMillis();
   stats_.bytes += n;
+  const size_t held_before = c->framer.held_bytes();
   c->framer.Framed(scratch_, n, next, [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
+  held_total_ = held_total_ - held_before + c->framer.held_bytes();
+  if (held_total_ > config_.clients_buffer) KeepToBudget(c);
+}
+
+// Over budget: every client holding more than its share has its incomplete
+// line cut, which brings the total within the budget.
+void UnixSource::KeepToBudget(Client* reader) {
+  const uint64_t share = config_.clients_buffer / std::max<size_t>(1, clients_.size());
+  const int64_t now = WallClockMillis();
+  auto cut = [&](Client* c) {
+    if (c->framer.held_bytes() <= share) return;
+    held_total_ -= c->framer.held_bytes();
+    c->framer.CutHeld(c->received, [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
+    ++stats_.cut_lines;
+    if (log_throttle_.Due("cut")) {
+      Log(LogLevel::kWarn, "source {}: clients hold more than clients_buffer ({} bytes) of incomplete lines; "
+          "cutting the longest as on_long_line says ({} so far)", config_.name, config_.clients_buffer,
+          stats_.cut_lines);
+    }
+  };
+  cut(reader);
+  if (held_total_ <= config_.clients_buffer) return;
+  for (Client* c : clients_) cut(c);
+}
+
+// Closes the client silent longest, if it has been silent for kEvictAfterMs.
+// Not while paused: the clients are not read then, and one may have written
+// what nobody has read yet.
+bool UnixSource::EvictIdlest(int64_t now_ms) {
+  if (paused_) return false;
+  Client* idlest = nullptr;
+  for (Client* c : clients_) {
+    if (!c->closing && (idlest == nullptr || c->last_active_ms < idlest->last_active_ms)) idlest = c;
+  }
+  if (idlest == nullptr || now_ms - idlest->last_active_ms < kEvictAfterMs) return false;
+  DisconnectClient(idlest, /*flush=*/true);
+  return true;
+}
+
+void UnixSource::OnIdleTimer(uv_timer_t* t) { static_cast<UnixSource*>(t->data)->CloseIdleClients(); }
+
+void UnixSource::CloseIdleClients() {
+  if (paused_ || closing_) return;
+  const int64_t now = MonotonicMillis();
+  const std::vector<Client*> all(clients_.begin(), clients_.end());
+  for (Client* c : all) {
+    if (now - c->last_active_ms < config_.client_idle_timeout.count()) continue;
+    ++stats_.clients_timed_out;
+    if (log_throttle_.Due("idle")) {
+      Log(LogLevel::kInfo, "source {}: closing a client silent for {} ms (client_idle_timeout; {} so far)",
+          config_.name, now - c->last_active_ms, stats_.clients_timed_out);
+    }
+    DisconnectClient(c, /*flush=*/true);
+  }
 }
 
 void UnixSource::Deliver(std::string_view line, uint64_t offset, int64_t now_ms) {
@@ -350,6 +437,7 @@ void UnixSource::DisconnectClient(Client* c, bool flush) {
     const int64_t now = WallClockMillis();
     c->framer.FlushHeld(c->received, [&](std::string_view line, uint64_t offset) { Deliver(line, offset, now); });
   }
+  held_total_ -= c->framer.held_bytes();
   c->framer.DropHeld();
   closed_truncated_ += c->framer.truncated();
   closed_skipped_ += c->framer.skipped();
@@ -374,6 +462,25 @@ void UnixSource::DrainClient(Client* c, size_t* budget) {
 
 // Datagram.
 
+// On Linux an AF_UNIX datagram socket queues at most net.unix.max_dgram_qlen
+// + 1 datagrams, whatever SO_RCVBUF says (measured: 11 with the default 10,
+// with SO_RCVBUF 4 KiB or 4 MiB); past that a blocking sender waits and a
+// non-blocking one gets EAGAIN, and the sender's SO_SNDBUF bounds it too.
+// The kernel drops nothing, but a small queue makes bursts fail for senders
+// that do not wait: say so once, with the fix.
+void UnixSource::NoteDatagramQueue() {
+  std::FILE* f = std::fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+  if (f == nullptr) return;
+  long qlen = 0;
+  const bool read = std::fscanf(f, "%ld", &qlen) == 1;
+  std::fclose(f);
+  if (read && qlen < kEnoughDatagramQueue) {
+    Log(LogLevel::kInfo, "source {}: the kernel queues at most {} datagrams for the agent (net.unix.max_dgram_qlen "
+        "= {}); a sender that does not wait gets EAGAIN past it during a burst. Raise it (sysctl "
+        "net.unix.max_dgram_qlen={}, as systemd does)", config_.name, qlen + 1, qlen, kEnoughDatagramQueue);
+  }
+}
+
 void UnixSource::OnPoll(uv_poll_t* h, int status, int) {
   auto* self = static_cast<UnixSource*>(h->data);
   if (status < 0) {
@@ -383,11 +490,43 @@ void UnixSource::OnPoll(uv_poll_t* h, int status, int) {
   self->ReadDatagrams(kDatagramBudget);
 }
 
+// recvmmsg takes up to kDatagramBatch datagrams in one call, each into its
+// own slot of max_line_bytes + 1 bytes (one more tells a datagram that is too
+// long). The slots are one anonymous mapping the kernel backs with memory
+// only where a datagram lands; a slot's pages past kSlotKeep are given back
+// after a large datagram. Without the mapping, one slot in scratch_.
+void UnixSource::MapDatagramSlots() {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  slot_bytes_ = (config_.max_line_bytes + 1 + page - 1) / page * page;
+  void* at = ::mmap(nullptr, slot_bytes_ * kDatagramBatch, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (at == MAP_FAILED) {
+    scratch_.resize(config_.max_line_bytes + 1);
+    slots_ = scratch_.data();
+    slot_bytes_ = scratch_.size();
+    slot_count_ = 1;
+    return;
+  }
+  slots_ = static_cast<char*>(at);
+  slot_count_ = kDatagramBatch;
+  mapped_ = true;
+}
+
 void UnixSource::ReadDatagrams(int budget) {
-  const uint64_t max = config_.max_line_bytes;
-  for (int i = 0; i < budget && fd_ >= 0; ++i) {
-    // MSG_TRUNC: the result is the datagram's real length, even when the buffer was shorter.
-    const ssize_t got = ::recv(fd_, scratch_.data(), scratch_.size(), MSG_TRUNC);
+  mmsghdr msgs[kDatagramBatch];
+  iovec iov[kDatagramBatch];
+  // Deliver() may pause the source (the pipeline filled): what was received
+  // is handed on, nothing more is taken.
+  while (budget > 0 && fd_ >= 0 && !paused_) {
+    const int want = std::min(budget, slot_count_);
+    for (int i = 0; i < want; ++i) {
+      iov[i] = {slots_ + i * slot_bytes_, slot_bytes_};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // MSG_TRUNC: msg_len is the datagram's real length, even when its slot was shorter.
+    const int got = ::recvmmsg(fd_, msgs, static_cast<unsigned>(want), MSG_TRUNC | MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -395,34 +534,38 @@ void UnixSource::ReadDatagrams(int budget) {
       }
       return;
     }
-    const size_t n = static_cast<size_t>(got);
-    const uint64_t offset = stats_.bytes;
-    stats_.bytes += n;
-    if (paused_) {
-      ++stats_.dropped_lines;
-      if (log_throttle_.Due("drop")) {
-        Log(LogLevel::kWarn, "source {}: the pipeline is full; dropping datagrams ({} so far)", config_.name,
-            stats_.dropped_lines);
-      }
-      continue;
+    const int64_t now = WallClockMillis();
+    for (int i = 0; i < got; ++i) {
+      char* slot = slots_ + i * slot_bytes_;
+      TakeDatagram(slot, msgs[i].msg_len, now);
+      if (mapped_ && msgs[i].msg_len > kSlotKeep) ::madvise(slot + kSlotKeep, slot_bytes_ - kSlotKeep, MADV_DONTNEED);
     }
-    std::string_view line(scratch_.data(), std::min(n, scratch_.size()));
-    if (n <= scratch_.size()) {  // whole: its trailing newline can be seen
-      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    }
-    if (line.empty()) continue;
-    if (line.size() > max) {
-      if (config_.on_long_line == LongLine::kSkip) {
-        ++stats_.skipped_lines;
-        continue;
-      }
-      ++stats_.truncated_lines;
-      line = Utf8Prefix(line, max);
-      if (line.empty()) continue;
-    }
-    Deliver(line, offset, WallClockMillis());
+    budget -= got;
+    if (got < want) return;  // the queue is empty
   }
+}
+
+// One datagram of real length `n` (at most slot_bytes_ of it in `data`).
+void UnixSource::TakeDatagram(const char* data, size_t n, int64_t now_ms) {
+  const uint64_t max = config_.max_line_bytes;
+  const uint64_t offset = stats_.bytes;
+  stats_.bytes += n;
+  std::string_view line(data, std::min(n, slot_bytes_));
+  if (n <= slot_bytes_) {  // whole: its trailing newline can be seen
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  }
+  if (line.empty()) return;
+  if (line.size() > max) {
+    if (config_.on_long_line == LongLine::kSkip) {
+      ++stats_.skipped_lines;
+      return;
+    }
+    ++stats_.truncated_lines;
+    line = Utf8Prefix(line, max);
+    if (line.empty()) return;
+  }
+  Deliver(line, offset, now_ms);
 }
 
 }  // namespace tailtrack

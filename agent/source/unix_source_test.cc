@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "test_util.h"
 
 namespace tailtrack {
@@ -58,6 +59,7 @@ class Client {
   }
   ~Client() { Close(); }
   bool ok() const { return ok_; }
+  int fd() const { return fd_; }
   void Send(const std::string& bytes) {
     ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
   }
@@ -88,8 +90,8 @@ class UnixSourceTest : public ::testing::Test {
   }
 
   // Starts the source; fails the test if it cannot.
-  void Start(size_t max_clients = UnixSource::kMaxClients) {
-    source_ = std::make_unique<UnixSource>(&loop_, config_, 3, sink_, max_clients);
+  void Start() {
+    source_ = std::make_unique<UnixSource>(&loop_, config_, 3, sink_);
     SourceError error;
     ASSERT_TRUE(source_->Start(&error)) << error.message;
   }
@@ -276,15 +278,21 @@ TEST_F(UnixSourceTest, ModeAndGroupAreAppliedAndAMissingDirectoryIsCreated) {
   EXPECT_EQ(st.st_mode & 07777, 0755u);
 }
 
-TEST_F(UnixSourceTest, ClientsBeyondTheCapAreClosedAndCounted) {
-  Start(/*max_clients=*/2);
+TEST_F(UnixSourceTest, ClientsBeyondTheCapAreClosedAndCountedWhenNoneMayBeClosedForThem) {
+  config_.max_clients = 2;
+  Start();
   Client a(config_.path), b(config_.path);
   a.Send("a\n");
   b.Send("b\n");
   ASSERT_TRUE(WaitForLines(2));
+  // While paused no client is taken for idle (it may have written what is
+  // not read yet), however long it has been silent.
+  source_->Pause();
   Client c(config_.path);  // connect() succeeds (the backlog); the agent closes it
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->stats().clients_rejected == 1; }));
   EXPECT_EQ(source_->stats().clients, 2u);
+  EXPECT_EQ(source_->stats().clients_evicted, 0u);
+  source_->Resume();
   // Once one leaves, a new client is taken.
   a.Close();
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->stats().clients == 1; }));
@@ -292,6 +300,76 @@ TEST_F(UnixSourceTest, ClientsBeyondTheCapAreClosedAndCounted) {
   d.Send("d\n");
   ASSERT_TRUE(WaitForLines(3));
   EXPECT_EQ(sink_.lines[2].text, "d");
+}
+
+TEST_F(UnixSourceTest, AtTheCapTheClientSilentLongestIsClosedToAdmitANewOne) {
+  config_.max_clients = 2;
+  Start();
+  Client quiet(config_.path), busy(config_.path);
+  quiet.Send("quiet says one thing\npartial");
+  ASSERT_TRUE(WaitForLines(1));
+  // `busy` keeps talking while `quiet` stays silent past kEvictAfterMs.
+  const int64_t silent_since = MonotonicMillis();
+  int n = 0;
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] {
+    busy.Send("busy " + std::to_string(n++) + "\n");
+    return MonotonicMillis() - silent_since > UnixSource::kEvictAfterMs + 200;
+  }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitForLines(1 + static_cast<size_t>(n)));
+  Client late(config_.path);
+  late.Send("late\n");
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return sink_.texts().back() == "late"; }));
+  const UnixSourceStats st = source_->stats();
+  EXPECT_EQ(st.clients_evicted, 1u);
+  EXPECT_EQ(st.clients_rejected, 0u);
+  EXPECT_EQ(st.clients, 2u);
+  // The closed client's incomplete line was delivered, as at any disconnect.
+  const Texts got = sink_.texts();
+  EXPECT_NE(std::find(got.begin(), got.end(), "partial"), got.end());
+  // And it was `quiet` that went: `busy` is still read.
+  busy.Send("still here\n");
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return sink_.texts().back() == "still here"; }));
+}
+
+TEST_F(UnixSourceTest, AClientSilentPastTheIdleTimeoutIsClosed) {
+  config_.client_idle_timeout = std::chrono::milliseconds(300);
+  Start();
+  Client silent(config_.path);
+  silent.Send("hello\nunfinished");
+  ASSERT_TRUE(WaitForLines(1));
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->stats().clients_timed_out == 1; }));
+  EXPECT_EQ(source_->stats().clients, 0u);
+  EXPECT_EQ(sink_.texts(), (Texts{"hello", "unfinished"}));
+  // The agent closed its end: the client sees EOF.
+  char byte;
+  EXPECT_EQ(::recv(silent.fd(), &byte, 1, 0), 0);
+}
+
+TEST_F(UnixSourceTest, IncompleteLinesOverTheClientsBufferAreCutAndTheOthersGoOn) {
+  config_.clients_buffer = 256 * 1024;  // 64 KiB a client with 4 of them
+  Start();
+  std::vector<std::unique_ptr<Client>> hogs;
+  for (int i = 0; i < 3; ++i) hogs.push_back(std::make_unique<Client>(config_.path));
+  Client good(config_.path);
+  // No newline, and more than the whole budget: each hog is cut, whatever
+  // order the reads come in.
+  const std::string big(300 * 1024, 'x');
+  std::vector<std::thread> writers;  // the kernel's buffer is smaller: the sends wait for the loop
+  for (auto& h : hogs) writers.emplace_back([&h, &big] { h->Send(big); });
+  good.Send("a good line\n");
+  const bool cut = RunLoopUntil(&loop_, [&] { return source_->stats().cut_lines == 3; });
+  for (auto& w : writers) w.join();
+  ASSERT_TRUE(cut) << source_->stats().cut_lines;
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] {
+    const Texts t = sink_.texts();
+    return std::find(t.begin(), t.end(), "a good line") != t.end();
+  }));
+  EXPECT_LE(source_->stats().held_bytes, config_.clients_buffer);
+  EXPECT_EQ(source_->stats().truncated_lines, 3u);  // on_long_line: truncate, as a long line
+  // The rest of a cut line is discarded up to its newline; the next line is whole.
+  hogs[0]->Send(std::string(1000, 'y') + "\nafter the cut\n");
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return sink_.texts().back() == "after the cut"; }));
+  for (const Line& l : sink_.lines) EXPECT_EQ(l.text.find('y'), std::string::npos) << l.text.size();
 }
 
 TEST_F(UnixSourceTest, APausedStreamIsNotReadUntilResumed) {
@@ -400,17 +478,48 @@ TEST_F(UnixDatagramTest, LongDatagramsAreSkippedWhenConfigured) {
   EXPECT_EQ(source_->stats().skipped_lines, 1u);
 }
 
-TEST_F(UnixDatagramTest, DatagramsArrivingWhilePausedAreReadAndCountedAsDropped) {
+TEST_F(UnixDatagramTest, DatagramsWaitInTheKernelWhilePausedAndAreReadOnResume) {
+  Start();
+  source_->Pause();
+  Client c(config_.path, SOCK_DGRAM);
+  c.Send("waits 1");
+  c.Send("waits 2");
+  Settle();
+  EXPECT_TRUE(sink_.lines.empty());
+  source_->Resume();
+  c.Send("after");
+  ASSERT_TRUE(WaitForLines(3));
+  EXPECT_EQ(sink_.texts(), (Texts{"waits 1", "waits 2", "after"}));
+  EXPECT_EQ(source_->stats().dropped_lines, 0u);
+}
+
+TEST_F(UnixDatagramTest, ShedReadsOnAndCountsWhatItDropsUntilResume) {
   Start();
   source_->Pause();
   Client c(config_.path, SOCK_DGRAM);
   c.Send("lost 1");
   c.Send("lost 2");
+  source_->Shed();
   ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->stats().dropped_lines == 2; }));
   source_->Resume();
   c.Send("kept");
   ASSERT_TRUE(WaitForLines(1));
   EXPECT_EQ(sink_.texts(), (Texts{"kept"}));
+}
+
+TEST_F(UnixDatagramTest, AFloodFromABlockingWriterIsReadWhole) {
+  Start();
+  constexpr int kDatagrams = 100'000;
+  std::thread writer([&] {
+    Client c(config_.path, SOCK_DGRAM);
+    for (int i = 0; i < kDatagrams; ++i) c.Send("datagram " + std::to_string(i));
+  });
+  const bool all = RunLoopUntil(&loop_, [&] { return sink_.lines.size() >= static_cast<size_t>(kDatagrams); },
+                                std::chrono::seconds(60));
+  writer.join();
+  ASSERT_TRUE(all) << sink_.lines.size();
+  for (int i = 0; i < kDatagrams; ++i) ASSERT_EQ(sink_.lines[i].text, "datagram " + std::to_string(i));
+  EXPECT_EQ(source_->stats().dropped_lines, 0u);
 }
 
 TEST_F(UnixDatagramTest, CloseReadsWhatIsQueuedAndRemovesTheSocketFile) {
