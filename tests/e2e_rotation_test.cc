@@ -127,7 +127,8 @@ class RotationTest : public ::testing::Test {
     EXPECT_TRUE(several.empty()) << several.size()
                                  << " lines delivered again under another messageId (duplicates a collector cannot "
                                     "drop), e.g. "
-                                 << several.front();
+                                 << (several.empty() ? std::string() : several.front()) << "\n"
+                                 << agent.err();
   }
 
   std::vector<std::string> Missing(const std::vector<std::string>& tokens) const {
