@@ -43,6 +43,7 @@ TEST(ProgressText, SaysLinesRateAndBytesOfTheTotal) {
 }
 
 TEST(TestCommandProgress, ShownOnATerminalWhileLinesComeAndClearedAtTheEnd) {
+  if (!PseudoTerminalsWork()) GTEST_SKIP() << "no pseudo-terminal here (is /dev/pts mounted?)";
   TempDir dir;
   const std::string config = ShopConfig(dir);
   // stdin from a pipe that the test keeps feeding until the progress shows:
@@ -70,6 +71,7 @@ TEST(TestCommandProgress, ShownOnATerminalWhileLinesComeAndClearedAtTheEnd) {
 }
 
 TEST(TestCommandProgress, SaysHowMuchOfAFileIsRead) {
+  if (!PseudoTerminalsWork()) GTEST_SKIP() << "no pseudo-terminal here (is /dev/pts mounted?)";
   TempDir dir;
   const std::string config = ShopConfig(dir);
   // A file that is read slowly enough to draw: a fifo's writer could not say
@@ -97,6 +99,7 @@ TEST(TestCommandProgress, NothingWhenStderrIsNotATerminal) {
 }
 
 TEST(TestCommandProgress, NothingWhenStdoutIsTheTerminalToo) {
+  if (!PseudoTerminalsWork()) GTEST_SKIP() << "no pseudo-terminal here (is /dev/pts mounted?)";
   TempDir dir;
   const std::string config = ShopConfig(dir);
   TerminalChild test({kBinary, "test", "-c", config, "--source", "shop", "-"}, TerminalChild::Terminal::kBoth);

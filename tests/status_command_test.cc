@@ -155,6 +155,7 @@ TEST(StatusCommand, TheAddressComesFromTheConfiguration) {
 }
 
 TEST(StatusCommand, ColourOnATerminalUnlessNoColor) {
+  if (!PseudoTerminalsWork()) GTEST_SKIP() << "no pseudo-terminal here (is /dev/pts mounted?)";
   StatusFixture agent;
   TerminalChild colour({kBinary, "status", "--admin", agent.address()}, TerminalChild::Terminal::kStdout,
                        {"NO_COLOR=", "TERM=xterm"});
@@ -171,6 +172,7 @@ TEST(StatusCommand, ColourOnATerminalUnlessNoColor) {
 }
 
 TEST(StatusCommand, WatchRedrawsInPlaceWithRatesFromSuccessiveSamplesUntilCtrlC) {
+  if (!PseudoTerminalsWork()) GTEST_SKIP() << "no pseudo-terminal here (is /dev/pts mounted?)";
   StatusFixture agent;
   TerminalChild watch({kBinary, "status", "--admin", agent.address(), "--watch"}, TerminalChild::Terminal::kStdout,
                       {"NO_COLOR=1", "TERM=xterm"});

@@ -12,6 +12,15 @@ extern char** environ;
 
 namespace tailtrack::testing {
 
+bool PseudoTerminalsWork() {
+  int master = -1, slave = -1;
+  if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return false;
+  ::close(master);
+  ::close(slave);
+  return true;
+}
+
+
 TerminalChild::TerminalChild(const std::vector<std::string>& argv, Terminal terminal,
                              const std::vector<std::string>& env) {
   int slave = -1;

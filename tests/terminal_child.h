@@ -16,6 +16,10 @@
 
 namespace tailtrack::testing {
 
+// Whether this machine can open a pseudo-terminal (a chroot without
+// /dev/pts cannot): tests that need one skip, saying so, when it cannot.
+bool PseudoTerminalsWork();
+
 class TerminalChild {
  public:
   enum class Terminal { kStdout, kStderr, kBoth };
