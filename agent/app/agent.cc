@@ -240,6 +240,7 @@ void Agent::OnBatch(std::unique_ptr<Batch> batch) {
 // Files pause when memory is full (they are the buffer); sockets only when
 // the spool refuses too, and not for long (see OnHousekeeping).
 void Agent::UpdatePause() {
+  if (!delivery_) return;  // a dry run: nothing waits
   const bool files = !draining_ && (paused_ ? !delivery_->low() : delivery_->full());
   const bool sockets = !draining_ && (sockets_paused_ ? !delivery_->low() : delivery_->blocked());
   if (files != paused_) {

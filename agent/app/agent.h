@@ -39,6 +39,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -232,6 +233,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   LossLog loss_log_;
   AgentStats stats_;
 
+  std::set<size_t> not_started_;  // sockets a reload could not bind
   size_t watched_hash_ = 0;       // of the configuration and key files, for reload.watch
   // Sources a reload stopped, until their handles have closed.
   std::vector<std::unique_ptr<FileSource>> stopped_files_;

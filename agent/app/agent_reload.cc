@@ -32,14 +32,24 @@ std::string Contents(const std::string& path) {
 }  // namespace
 
 void Agent::Reload(std::string_view why) {
-  if (draining_ || finishing_ || !started_) return;
+  if (draining_ || finishing_ || !started_) {
+    Log(LogLevel::kInfo, "{}: not reloading while {}", why, started_ ? "stopping" : "starting");
+    return;
+  }
   service_.Reloading();
+  WatchedFilesChanged();  // what is about to be loaded is the reference: a later change reloads again
   ReloadPlan plan;
   std::unique_ptr<RuleSet> rules;
   try {
     plan = PlanReload(*config_, LoadConfig(config_->path, ProcessEnv(),
                                            LoadOptions{.require_write_key = !options_.dry_run}));
     rules = RuleSet::Compile(plan.config);
+    // A socket a reload could not bind is tried again, though unchanged.
+    std::erase_if(plan.kept, [&](size_t i) {
+      if (!not_started_.count(i)) return false;
+      plan.restarted.push_back(i);
+      return true;
+    });
   } catch (const ConfigError& e) {
     ++reload_stats_.failures;
     reload_stats_.last_error = e.what();
@@ -48,7 +58,6 @@ void Agent::Reload(std::string_view why) {
     service_.Reloaded();
     return;
   }
-  watched_hash_ = 0;  // taken again below, from what was loaded
   auto owned = std::make_unique<Config>(std::move(plan.config));
   const Config& next = *owned;
 
@@ -118,10 +127,13 @@ void Agent::StartSource(size_t index, const std::vector<CheckpointEntry>& positi
     auto source = std::make_unique<UnixSource>(&loop_, sc, at, static_cast<LineSink&>(*this));
     SourceError error;
     if (!source->Start(&error)) {
-      Log(LogLevel::kError, "{}", ConfigError(config_->path, error.mark, error.message).what());
+      Log(LogLevel::kError, "{}; the other sources go on, the next reload tries it again",
+          ConfigError(config_->path, error.mark, error.message).what());
       stopped_sockets_.push_back(std::move(source));
+      not_started_.insert(index);
       return;
     }
+    not_started_.erase(index);
     if (sockets_paused_) source->Pause();
     sockets_.push_back(std::move(source));
     return;
@@ -163,14 +175,18 @@ void Agent::StopSource(size_t index, std::vector<CheckpointEntry>* positions) {
   }
   for (auto it = sockets_.begin(); it != sockets_.end(); ++it) {
     if ((*it)->index() != index) continue;
+    // Paused, it would leave what its clients wrote in the kernel: it hands
+    // that on too (bounded by UnixSource's close budget).
+    (*it)->Resume();
+    (*it)->Close();
     const UnixSourceStats st = (*it)->stats();
     Carry(index, {st.lines, st.bytes, st.truncated_lines, st.skipped_lines, st.dropped_lines});
-    (*it)->Close();
     stopped_sockets_.push_back(std::move(*it));
     sockets_.erase(it);
     break;
   }
   decoders_[index].reset();
+  not_started_.erase(index);
   // Stopped sources whose handles have closed are done with.
   std::erase_if(stopped_files_, [](const auto& s) { return s->closed(); });
   std::erase_if(stopped_sockets_, [](const auto& s) { return s->closed(); });
@@ -209,7 +225,7 @@ void Agent::StartWatch() {
     uv_timer_stop(&watch_timer_);
     return;
   }
-  WatchedFilesChanged();  // takes the current contents as the reference
+  if (watched_hash_ == 0) WatchedFilesChanged();  // takes the current contents as the reference
   uv_timer_start(&watch_timer_, OnWatchTimer, kWatchIntervalMs, kWatchIntervalMs);
 }
 

@@ -133,8 +133,7 @@ std::vector<SourceView> ViewSources(const Config& config, const std::vector<std:
     for (const FileStatus& f : v.files) v.lag += f.lag(), v.open += f.open ? 1 : 0;
   }
   for (const auto& s : sockets) {
-    const auto it = std::find_if(views.begin(), views.end(), [&](const SourceView& v) { return v.config == &s->config(); });
-    if (it == views.end()) continue;
+    const auto it = views.begin() + s->index();
     const UnixSourceStats st = s->stats();
     it->lines = st.lines, it->bytes = st.bytes, it->truncated = st.truncated_lines, it->skipped = st.skipped_lines;
     it->dropped = st.dropped_lines, it->clients = st.clients;

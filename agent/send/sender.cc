@@ -25,6 +25,7 @@ struct Sender::Request {
   CURL* easy = nullptr;
   Job job;
   uint64_t epoch = 0;  // the sender's epoch when the request started
+  uint64_t settings = ~0ull;  // the settings_ its options were set for
   std::string gzipped;
   std::string answer;
   char error[CURL_ERROR_SIZE] = {};
@@ -107,6 +108,25 @@ void Sender::SetWriteKey(const std::string& key) {
   }
 }
 
+void Sender::SetOptions(Request* r) {
+  CURL* e = r->easy;
+  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent_.c_str());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnWrite);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout.count()));
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (!config_.tls.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config_.tls.ca_file.c_str());
+  if (config_.tls.insecure_skip_verify) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+}
+
 void Sender::SetUrl() {
   std::string base = config_.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -115,6 +135,9 @@ void Sender::SetUrl() {
 
 void Sender::Reconfigure(const CollectorConfig& config) {
   config_ = config;
+  ++settings_;
+  // Answers to requests sent under the old settings no longer move the state.
+  ++epoch_;
   SetUrl();
   BuildHeaders(config_.write_key);
   if (multi_) curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max(1, config_.max_in_flight)));
@@ -167,22 +190,13 @@ void Sender::Start(Job job) {
     r = new Request;
     r->owner = this;
     r->easy = curl_easy_init();
-    CURL* e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent_.c_str());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnWrite);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout.count()));
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (!config_.tls.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config_.tls.ca_file.c_str());
-    if (config_.tls.insecure_skip_verify) {
-      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+  }
+  // A handle's options are set once per configuration: a reload's new URL,
+  // timeout or TLS settings reach the handles made before it too.
+  if (r->settings != settings_) {
+    curl_easy_reset(r->easy);  // keeps its connections
+    SetOptions(r);
+    r->settings = settings_;
   }
   r->job = std::move(job);
   r->answer.clear();

@@ -153,6 +153,7 @@ class Sender {
   void WakeAt(uint64_t when);
   void BuildHeaders(const std::string& key);
   void SetUrl();  // url_ from config_.url
+  void SetOptions(Request* r);  // a handle's options from config_
   uint64_t Backoff();
   // The delay a 429 asks for, if it says.
   bool RetryAfter(CURL* easy, uint64_t* delay_ms);
@@ -185,6 +186,7 @@ class Sender {
   CollectorState state_ = CollectorState::kHealthy;
   uint64_t next_try_ = 0;  // uv_now() from which a request may go out (when not healthy)
   int failures_ = 0;       // consecutive failed attempts: the backoff's exponent
+  uint64_t settings_ = 0;  // counts Reconfigure() calls
   uint64_t epoch_ = 0;     // counts the answers that changed the state; requests carry theirs
 
   std::vector<Request*> active_;
