@@ -233,6 +233,19 @@ void FileSource::OnFileClosed(uv_handle_t* h) {
 
 void FileSource::StatPass(bool initial) {
   if (closing_) return;
+  // Truncations and rewrites first: a copytruncate's copy that Discover
+  // finds below (logrotate renames app.log.1 away, copies app.log to a new
+  // app.log.1, truncates app.log) is then recognised by the generation the
+  // truncation starts, instead of being read as a new file.
+  EachFile([&](File* f) {
+    struct stat st;
+    if (f->fd < 0 || fstat(f->fd, &st) != 0) return;
+    CheckTruncated(f, static_cast<uint64_t>(st.st_size));
+    if (st.st_mtim.tv_sec != f->mtime.tv_sec || st.st_mtim.tv_nsec != f->mtime.tv_nsec) {
+      f->mtime = st.st_mtim;
+      CheckFingerprint(f);
+    }
+  });
   Discover(initial);
   const int64_t now = MonotonicMillis();
   EachFile([&](File* f) {

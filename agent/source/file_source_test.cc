@@ -985,5 +985,41 @@ TEST_F(FileSourceTest, FilesReportTheBytesWrittenAndNotReadYetAsLag) {
   EXPECT_EQ(files[0].offset, 108u);
 }
 
+
+std::string Describe(const std::vector<Seen>& seen, size_t from) {
+  std::string out;
+  for (size_t i = from; i < seen.size(); ++i) out += "\n  " + seen[i].line + " from " + seen[i].path;
+  return out;
+}
+
+// logrotate's second copytruncate with the copies in the glob: app.log.1 is
+// renamed to app.log.2, app.log copied to a new app.log.1, app.log truncated,
+// all while the loop does not run; it resumes with the stat pass due. The
+// new app.log.1 is a copy, not a new file, and app.log.2 is not read again.
+// (This is the shape of the rare RotationTest flake; it has not reproduced it.)
+TEST_F(FileSourceTest, ACopyFoundBeforeItsTruncationIsNoticedIsStillACopy) {
+  const std::string path = dir_ / "app.log";
+  config_.fingerprint_bytes = 64;
+  config_.paths = {dir_ / "app.log*"};
+  WriteFile(path, Numbered(0, 20));
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  std::filesystem::copy_file(path, dir_ / "app.log.1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->stats().truncations == 1; }));
+  AppendFile(path, Numbered(20, 40));
+  ASSERT_TRUE(WaitLines(40));
+  std::filesystem::rename(dir_ / "app.log.1", dir_ / "app.log.2");
+  std::filesystem::copy_file(path, dir_ / "app.log.1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  AppendFile(path, "after\n");
+  // The loop resumes with the stat pass due: timers run before notifications.
+  std::this_thread::sleep_for(std::chrono::milliseconds(4 * config_.poll_interval.count()));
+  ASSERT_TRUE(WaitLines(41));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 41; }, std::chrono::milliseconds(500)))
+      << Describe(lines_.seen, 40);
+  EXPECT_EQ(lines_.seen.back().line, "after");
+}
+
 }  // namespace
 }  // namespace tailtrack
