@@ -58,37 +58,39 @@ TEST(Cli, AConfigFileThatDoesNotExistIsAConfigErrorExit78) {
 namespace tailtrack::testing {
 namespace {
 
-TEST(CliEncoding, AWindows1252LogMapsToUtf8Text) {
+// `tailtrack test` on a sample of tests/data/logs/edge-cases/ read with
+// `encoding`, each line's whole text as properties.msg.
+struct EncodedRun {
   TempDir dir;
-  const std::string config = dir / "enc.yaml";
-  WriteFile(config,
-            "collector: {url: \"http://127.0.0.1:1\", write_key: k}\n"
-            "sources:\n"
-            "  - {name: legacy, type: file, paths: [/nonexistent.log], encoding: windows-1252}\n"
-            "rules:\n"
-            "  - name: line\n"
-            "    regex: '^(?P<msg>.*)$'\n"
-            "    event: {type: track, event: Line, anonymousId: a, properties: {msg: \"{{ msg }}\"}}\n");
-  Child c({TAILTRACK_BINARY, "test", "-c", config, "--source", "legacy",
-           std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/logs/edge-cases/fluent-bit_tail_generic_enc_win1252.log"});
+  Child child;
+  EncodedRun(const std::string& encoding, const std::string& sample)
+      : child({TAILTRACK_BINARY, "test", "-c", WriteConfig(encoding), "--source", "legacy",
+               std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/logs/edge-cases/" + sample}) {}
+  std::string WriteConfig(const std::string& encoding) {
+    const std::string config = dir / "enc.yaml";
+    WriteFile(config,
+              "collector: {url: \"http://127.0.0.1:1\", write_key: k}\n"
+              "sources:\n"
+              "  - {name: legacy, type: file, paths: [/nonexistent.log], encoding: " + encoding + "}\n"
+              "rules:\n"
+              "  - name: line\n"
+              "    regex: '^(?P<msg>.*)$'\n"
+              "    event: {type: track, event: Line, anonymousId: a, properties: {msg: \"{{ msg }}\"}}\n");
+    return config;
+  }
+};
+
+TEST(CliEncoding, AWindows1252LogMapsToUtf8Text) {
+  EncodedRun run("windows-1252", "fluent-bit_tail_generic_enc_win1252.log");
+  Child& c = run.child;
   EXPECT_EQ(c.Wait(), 0) << c.err();
   EXPECT_NE(c.out().find("\"msg\":\"Cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e\""), std::string::npos) << c.out();
   EXPECT_NE(c.out().find("\"msg\":\"Pi\xC3\xB1" "ata\""), std::string::npos) << c.out();
 }
 
 TEST(CliEncoding, AUtf16LogIsFramedInCodeUnitsAndMapsToUtf8Text) {
-  TempDir dir;
-  const std::string config = dir / "enc.yaml";
-  WriteFile(config,
-            "collector: {url: \"http://127.0.0.1:1\", write_key: k}\n"
-            "sources:\n"
-            "  - {name: legacy, type: file, paths: [/nonexistent.log], encoding: utf-16}\n"
-            "rules:\n"
-            "  - name: line\n"
-            "    regex: '^(?P<msg>.*)$'\n"
-            "    event: {type: track, event: Line, anonymousId: a, properties: {msg: \"{{ msg }}\"}}\n");
-  Child c({TAILTRACK_BINARY, "test", "-c", config, "--source", "legacy",
-           std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/logs/edge-cases/vector_utf-16le.log"});
+  EncodedRun run("utf-16", "vector_utf-16le.log");
+  Child& c = run.child;
   EXPECT_EQ(c.Wait(), 0) << c.err();
   // The first line without its byte order mark, every line whole.
   EXPECT_NE(c.out().find("\"msg\":\"hello i am a file\""), std::string::npos) << c.out();

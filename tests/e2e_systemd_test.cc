@@ -79,6 +79,17 @@ std::string Describe(const std::vector<Notification>& all) {
   return s;
 }
 
+// The agent's configuration in `dir`: one file source on `log`, sending to `collector`.
+std::string WriteAgentConfig(const TempDir& dir, const FakeCollector& collector, const std::string& log) {
+  E2eConfig c;
+  c.url = collector.url();
+  c.write_key = kKey;
+  c.state_dir = dir / "state";
+  c.paths = {log};
+  WriteFile(dir / "tailtrack.yaml", E2eConfigYaml(c));
+  return dir / "tailtrack.yaml";
+}
+
 TEST(SystemdNotifyE2eTest, ReadyThenWatchdogAtHalfTheDeadlineThenStatusWithRatesThenStoppingOnSigterm) {
   TempDir dir;
   FakeCollector collector(kKey);
@@ -86,12 +97,7 @@ TEST(SystemdNotifyE2eTest, ReadyThenWatchdogAtHalfTheDeadlineThenStatusWithRates
   ASSERT_TRUE(systemd.bound());
   const std::string log = dir / "app.log";
   WriteFile(log, "");
-  E2eConfig c;
-  c.url = collector.url();
-  c.write_key = kKey;
-  c.state_dir = dir / "state";
-  c.paths = {log};
-  WriteFile(dir / "tailtrack.yaml", E2eConfigYaml(c));
+  WriteAgentConfig(dir, collector, log);
 
   constexpr int64_t kWatchdogUsec = 2'000'000;  // pings expected every second
   Child agent({TAILTRACK_BINARY, "run", "-c", dir / "tailtrack.yaml"},
@@ -150,12 +156,7 @@ TEST(SystemdNotifyE2eTest, AReloadSaysReloadingThenReadyWhetherTakenOrRefused) {
   FakeCollector collector(kKey);
   NotifySocket systemd(dir / "notify");
   ASSERT_TRUE(systemd.bound());
-  E2eConfig c;
-  c.url = collector.url();
-  c.write_key = kKey;
-  c.state_dir = dir / "state";
-  c.paths = {dir / "app.log"};
-  WriteFile(dir / "tailtrack.yaml", E2eConfigYaml(c));
+  WriteAgentConfig(dir, collector, dir / "app.log");
   Child agent({TAILTRACK_BINARY, "run", "-c", dir / "tailtrack.yaml"}, {"NOTIFY_SOCKET=" + (dir / "notify")});
   ASSERT_TRUE(systemd.ReceiveUntil([](const auto& all) { return Count(all, "READY=1") == 1; }, seconds(20)))
       << Describe(systemd.received()) << agent.err();
@@ -185,12 +186,7 @@ TEST(SystemdNotifyE2eTest, AWatchdogMeantForAnotherProcessIsNotPinged) {
   FakeCollector collector(kKey);
   NotifySocket systemd(dir / "notify");
   ASSERT_TRUE(systemd.bound());
-  E2eConfig c;
-  c.url = collector.url();
-  c.write_key = kKey;
-  c.state_dir = dir / "state";
-  c.paths = {dir / "app.log"};
-  WriteFile(dir / "tailtrack.yaml", E2eConfigYaml(c));
+  WriteAgentConfig(dir, collector, dir / "app.log");
   Child agent({TAILTRACK_BINARY, "run", "-c", dir / "tailtrack.yaml"},
               {"NOTIFY_SOCKET=" + (dir / "notify"), "WATCHDOG_USEC=200000", "WATCHDOG_PID=1"});
   ASSERT_TRUE(systemd.ReceiveUntil([](const auto& all) { return Count(all, "READY=1") > 0; }, seconds(20)))

@@ -8,7 +8,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-extern char** environ;
 
 namespace tailtrack::testing {
 
@@ -38,16 +37,6 @@ TerminalChild::TerminalChild(const std::vector<std::string>& argv, Terminal term
   ::signal(SIGPIPE, SIG_IGN);  // a child that exits early fails WriteStdin, not the test binary
   stdin_ = in[1];
 
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  env_strings.insert(env_strings.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
@@ -62,14 +51,7 @@ TerminalChild::TerminalChild(const std::vector<std::string>& argv, Terminal term
   } else {
     posix_spawn_file_actions_adddup2(&actions, slave, STDERR_FILENO);
   }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  if (posix_spawn(&pid_, args[0], &actions, &attr, args.data(), envp.data()) != 0) pid_ = -1;
-  posix_spawnattr_destroy(&attr);
+  pid_ = Spawn(argv, env, &actions);
   posix_spawn_file_actions_destroy(&actions);
   ::close(in[0]);
   ::close(slave);  // the child holds the only copies now: its exit ends the reads with EIO

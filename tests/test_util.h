@@ -2,6 +2,7 @@
 // tailtrack binary run as a child process.
 #pragma once
 
+#include <spawn.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -42,6 +43,12 @@ void RunLoopToEnd(uv_loop_t* loop);
 
 // Polls pred() every 10 ms until it holds or `timeout` passes.
 bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Starts `argv[0]` with `argv`, this process's environment plus `env`
+// ("NAME=value"), the file actions given, and no signal blocked; its pid, or
+// -1 when it cannot be started.
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+            const posix_spawn_file_actions_t* actions);
 
 // A child process with its stdout and stderr captured to files.
 class Child {

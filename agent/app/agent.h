@@ -153,6 +153,11 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void StartWatch();
   bool WatchedFilesChanged();
   static void OnWatchTimer(uv_timer_t* t);
+  // Counts of what a reload replaced (see carried_).
+  struct SourceCounts;
+  void CarryRuleCounts();
+  void Carry(size_t index, const SourceCounts& counts);
+  RuleStats RuleTotals() const;  // the rules' counts, the carried ones added
   void LogReplayProgress();  // every few seconds while an earlier run's spool is replayed
 
   // The admin endpoint (agent_status.cc): reads the components' counters on request.
@@ -250,9 +255,6 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
     std::vector<uint64_t> unmatched, not_json, invalid;            // by source index
     std::vector<SourceCounts> sources;                             // by source index
   } carried_;
-  void CarryRuleCounts();
-  void Carry(size_t index, const SourceCounts& counts);
-  RuleStats RuleTotals() const;  // the rules' counts, the carried ones added
   int64_t started_ms_ = 0;       // wall clock, for /status and tailtrack_start_time_seconds
   int64_t started_mono_ms_ = 0;  // MonotonicMillis()
   int64_t heartbeat_ms_ = 0;     // MonotonicMillis() at the last heartbeat

@@ -176,9 +176,7 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
     LineFramer framer(sc.max_line_bytes, sc.on_long_line, units);
     auto decoded = [&](std::string_view line, uint64_t line_offset) {
       Utf16ToUtf8(line, framer.big_endian(), &utf8);
-      std::string_view text = utf8;
-      if (line_offset == 0 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-      map(text, line_offset);
+      map(WithoutByteOrderMark(utf8, line_offset), line_offset);
     };
     const size_t tail = framer.Frame(all.data(), all.size(), 0, decoded);
     framer.FlushPartial(all.data() + all.size() - tail, tail, all.size() - tail, decoded);
@@ -189,8 +187,7 @@ int MapInput(const Config& config, RuleSet& rules, const TestOptions& options) {
       offset += static_cast<uint64_t>(n);
       if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line_offset == 0 && sc.encoding == Encoding::kUtf8 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-      map(line, line_offset);
+      map(sc.encoding == Encoding::kUtf8 ? WithoutByteOrderMark(line, line_offset) : line, line_offset);
     }
   }
   ctx.read_time_ms = WallClockMillis();

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,15 @@ namespace tailtrack {
 // `in` (UTF-16, the given byte order) as UTF-8 in *out. A lone surrogate or
 // an odd last byte becomes U+FFFD.
 void Utf16ToUtf8(std::string_view in, bool big_endian, std::string* out);
+
+// The first line of a file (`offset` 0) without a UTF-8 byte order mark
+// (Windows tools write one; a UTF-16 file's becomes one once decoded): it is
+// not part of the text. Any other line as it is.
+inline std::string_view WithoutByteOrderMark(std::string_view line, uint64_t offset) {
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (offset == 0 && line.starts_with(kBom)) line.remove_prefix(kBom.size());
+  return line;
+}
 
 class LineTranscoder {
  public:

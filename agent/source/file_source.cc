@@ -964,21 +964,13 @@ LineContext FileSource::Context(const File* f) const {
 
 void FileSource::Deliver(const File* f, LineContext& ctx, std::string_view line, uint64_t offset) {
   if (f->framer.utf16()) {
-    // Framed in the file's code units; the rules see UTF-8. The byte order
-    // mark (U+FEFF at offset 0) is not part of the first line.
+    // Framed in the file's code units; the rules see UTF-8.
     Utf16ToUtf8(line, f->framer.big_endian(), &utf8_);
     line = utf8_;
-    static constexpr std::string_view kBom = "\xEF\xBB\xBF";
-    if (offset == 0 && line.starts_with(kBom)) line.remove_prefix(kBom.size());
-    if (line.empty()) return;
   }
-  // A UTF-8 byte order mark (Windows editors and tools write one) is not
-  // part of the first line; the line keeps its offset, 0.
-  static constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-  if (offset == 0 && config_.encoding == Encoding::kUtf8 && line.starts_with(kUtf8Bom)) {
-    line.remove_prefix(kUtf8Bom.size());
-    if (line.empty()) return;
-  }
+  // A latin1 or windows-1252 file's first bytes are its own text.
+  if (f->framer.utf16() || config_.encoding == Encoding::kUtf8) line = WithoutByteOrderMark(line, offset);
+  if (line.empty()) return;
   ctx.line = line;
   ctx.offset = offset;
   ++stats_.lines;

@@ -125,17 +125,22 @@ class LineFramer {
   void EmitLine(std::string_view line, uint64_t offset, Emit& emit) {
     if (units_ != LineUnits::kBytes) return EmitUtf16Line(line, offset, emit);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) return;
-    if (line.size() > max_) {
-      if (on_long_ == LongLine::kSkip) {
-        ++skipped_;
-        return;
-      }
-      ++truncated_;
-      line = Utf8Prefix(line, max_);
-      if (line.empty()) return;
+    if (FitsOrIsCut(line, [&] { return Utf8Prefix(line, max_); })) emit(line, offset);
+  }
+
+  // max_line_bytes: false for an empty line or one skipped (counted); a
+  // longer one is cut to `cut()` (counted) and true while something is left.
+  template <typename Cut>
+  bool FitsOrIsCut(std::string_view& line, Cut cut) {
+    if (line.empty()) return false;
+    if (line.size() <= max_) return true;
+    if (on_long_ == LongLine::kSkip) {
+      ++skipped_;
+      return false;
     }
-    emit(line, offset);
+    ++truncated_;
+    line = cut();
+    return !line.empty();
   }
 
   template <typename Emit>
@@ -146,19 +151,12 @@ class LineFramer {
       return be ? (b0 << 8 | b1) : (b1 << 8 | b0);
     };
     if (line.size() >= 2 && unit(line.size() - 2) == '\r') line.remove_suffix(2);
-    if (line.empty()) return;
-    if (line.size() > max_) {
-      if (on_long_ == LongLine::kSkip) {
-        ++skipped_;
-        return;
-      }
-      ++truncated_;
+    const auto cut = [&] {
       size_t end = max_ & ~size_t{1};
       if (end >= 2 && (unit(end - 2) & 0xFC00) == 0xD800) end -= 2;  // not between the halves of a pair
-      line = line.substr(0, end);
-      if (line.empty()) return;
-    }
-    emit(line, offset);
+      return line.substr(0, end);
+    };
+    if (FitsOrIsCut(line, cut)) emit(line, offset);
   }
 
   // Where the code unit '\n' ends, from data[pos] (whose file offset is
