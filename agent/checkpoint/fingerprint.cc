@@ -21,18 +21,26 @@ struct CtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
+// Fetched once: OpenSSL 3 looks EVP_sha256() up in its provider tables at
+// every digest init, which costs more than hashing 1 KiB, and the file
+// source checks a fingerprint after every read.
+const EVP_MD* Sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 }  // namespace
 
 uint64_t Fingerprint(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, Sha256(), nullptr);
   return FromDigest(md, bytes.size());
 }
 
 bool FingerprintFile(int fd, uint32_t len, uint64_t* fingerprint, uint32_t* got) {
   std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), Sha256(), nullptr) != 1) {
     errno = ENOMEM;
     return false;
   }

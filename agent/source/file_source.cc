@@ -55,7 +55,6 @@ struct FileSource::File {
   LineFramer framer;       // holds the incomplete line: the bytes just before pos
   int64_t last_growth_ms = 0;  // MonotonicMillis(): idle_flush, rotate_wait and close_idle_after are ages
   struct timespec mtime {};    // at the last stat pass: a change means the fingerprint is checked again
-  int64_t checked_ms = 0;      // MonotonicMillis() of the last fingerprint check before a read
   bool dirty = false;      // may have unread bytes
   bool retired = false;    // read to the end, then close
   bool quiet = false;      // OnFileQuiet was called since the file last grew
@@ -191,9 +190,6 @@ void FileSource::Pause() { paused_ = true; }
 void FileSource::Resume() {
   if (!paused_) return;
   paused_ = false;
-  // Anything may have happened to the files meanwhile: each checks its first
-  // bytes before its next read.
-  EachFile([](File* f) { f->checked_ms = 0; });
   SchedulePump();
 }
 
@@ -676,14 +672,6 @@ void FileSource::Pump() {
 }
 
 bool FileSource::ReadChunk(File* f) {
-  // Truncated and written again past our offset between two looks (while
-  // paused, say): only the first bytes tell. Checked at most every
-  // kFingerprintCheckMs per file, so that a busy file's reads stay cheap.
-  const int64_t now = MonotonicMillis();
-  if (f->checked_ms == 0 || now - f->checked_ms >= kFingerprintCheckMs) {
-    f->checked_ms = now;
-    CheckFingerprint(f);
-  }
   // Opened empty (logrotate creates app.log.1.gz, then fills it): its first
   // bytes say what it is once they come.
   if (f->pos == 0) {
@@ -715,6 +703,13 @@ bool FileSource::ReadChunk(File* f) {
     CheckTruncated(f, static_cast<uint64_t>(st.st_size));
     return f->pos < static_cast<uint64_t>(st.st_size);
   }
+  // Truncated and written again past our offset since the last read (a
+  // copytruncate followed at once by a burst): only the first bytes tell.
+  // They are checked after every read, so that bytes read at the old offset
+  // of a new generation are never framed: no torn fragment, no new lines
+  // under the old identity. One pread of fingerprint_bytes per read of up to
+  // kReadChunk.
+  if (CheckFingerprint(f)) return true;
   const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
   f->last_growth_ms = MonotonicMillis();
@@ -724,12 +719,6 @@ bool FileSource::ReadChunk(File* f) {
   f->framer.Framed(scratch_, static_cast<size_t>(n), next, [&](std::string_view line, uint64_t offset) {
     Deliver(f, ctx, line, offset);
   });
-  // The fingerprint follows a young file up to fingerprint_bytes at once, not
-  // at the next check: copytruncate may come before that, and only a whole
-  // fingerprint lets its copy be recognised.
-  if (f->fd >= 0 && f->fingerprint_len < config_.fingerprint_bytes && f->pos > f->fingerprint_len) {
-    CheckFingerprint(f);
-  }
   return static_cast<size_t>(n) == kReadChunk;
 }
 
@@ -740,26 +729,30 @@ void FileSource::CheckTruncated(File* f, uint64_t size) {
   Rewritten(f);
 }
 
-// The file's first bytes are no longer what they were: it was truncated and
-// written again past the old offset before this pass saw it shorter.
-void FileSource::CheckFingerprint(File* f) {
+// Whether the file's first bytes are no longer what they were: it was
+// truncated and written again past the old offset before the agent saw it
+// shorter. Then it is a new generation (Rewritten), and true.
+bool FileSource::CheckFingerprint(File* f) {
   if (f->fingerprint_len > 0) {
     uint64_t now = 0;
     uint32_t got = 0;
-    if (!FingerprintFile(f->fd, f->fingerprint_len, &now, &got)) return;
+    if (!FingerprintFile(f->fd, f->fingerprint_len, &now, &got)) return false;
     if (got != f->fingerprint_len || now != f->fingerprint) {
       Log(LogLevel::kInfo, "source {}: {} was truncated and written again; reading it from the start",
           config_.name, f->path);
       Rewritten(f);
-      return;
+      return true;
     }
   }
   // A file shorter than fingerprint_bytes when opened: its fingerprint grows
-  // with it (its first bytes were just checked), so that a copy or a restart
-  // can tell it apart from other files with the same first line.
+  // with it (its first bytes were just checked), at once rather than at some
+  // later check: copytruncate may come first, and only a whole fingerprint
+  // lets its copy be recognised, or a restart tell the file apart from others
+  // that begin with the same line.
   if (f->fingerprint_len < config_.fingerprint_bytes) {
     FingerprintFile(f->fd, static_cast<uint32_t>(config_.fingerprint_bytes), &f->fingerprint, &f->fingerprint_len);
   }
+  return false;
 }
 
 // New content at the same place (copytruncate, or an app that truncates its
@@ -821,16 +814,28 @@ bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {
       return true;
     }
   }
-  // The copy may be found before its original is seen truncated (a stat pass
-  // between logrotate's copy and its truncate). Then the two files must hold
-  // the same bytes both at their start and just before where the original
-  // was read up to: a file that merely begins with the same banner does not.
+  // The copy may be found before its original is seen truncated: a stat pass
+  // between logrotate's copy and its truncate, or one that runs after the
+  // truncate but before the agent looked at the original again.
   for (const auto& [path, f] : files_) {
     if (f->fingerprint_len != config_.fingerprint_bytes || f->fingerprint_len > size ||
         !FileBeginsWith(fd, f->fingerprint_len, f->fingerprint)) {
       continue;
     }
     const uint64_t read_to = f->pos - f->framer.held_bytes();
+    // Already truncated (shorter than where it was read to, or beginning with
+    // other bytes): the original's generation lives on only in copies, and
+    // this file begins as it did, as recent_'s copies do.
+    struct stat original;
+    if (fstat(f->fd, &original) == 0 &&
+        (static_cast<uint64_t>(original.st_size) < read_to ||
+         !FileBeginsWith(f->fd, f->fingerprint_len, f->fingerprint))) {
+      *out = Generation{f->fingerprint, f->fingerprint_len, f->id, read_to, WallClockMillis()};
+      return true;
+    }
+    // Not truncated yet: the two files must hold the same bytes both at their
+    // start and just before where the original was read up to, which a file
+    // that merely begins with the same banner does not.
     const uint64_t end = std::min(read_to, size);
     const uint64_t begin = end > kCopyCheckBytes ? end - kCopyCheckBytes : 0;
     std::string mine(end - begin, '\0'), theirs(end - begin, '\0');

@@ -154,7 +154,6 @@ class FileSource {
   static constexpr int64_t kCopyWindowMs = 60'000;
   static constexpr uint64_t kCopyCheckBytes = 4096;  // compared before the read position
   static constexpr size_t kRecentGenerations = 32;
-  static constexpr int64_t kFingerprintCheckMs = 250;
   static constexpr int64_t kForgetAfterMs = 2'000;
   // 0: the pass runs at the start of the next loop turn, after every event
   // of this turn's batch and before any read, so a burst costs one pass.
@@ -165,7 +164,7 @@ class FileSource {
   void RecoverRotated();
   using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
   void RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys);
-  void CheckFingerprint(File* f);
+  bool CheckFingerprint(File* f);
   void Rewritten(File* f);
   void RecoverCopy(const std::string& dir, const Generation& old);
   // Whether the file open at `fd` begins like a file read or a generation

@@ -1021,5 +1021,26 @@ TEST_F(FileSourceTest, ACopyFoundBeforeItsTruncationIsNoticedIsStillACopy) {
   EXPECT_EQ(lines_.seen.back().line, "after");
 }
 
+
+TEST_F(FileSourceTest, ARewriteRegrownRightAfterAReadGivesNoTornFragment) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  // Truncated and regrown past the old offset at once, just after the agent
+  // read the file: its next read must not start at the old offset.
+  WriteFile(path, Numbered(100, 140));
+  ASSERT_TRUE(WaitLines(60));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 60; }, std::chrono::milliseconds(300)))
+      << Describe(lines_.seen, 20);
+  const std::string expected = Numbered(100, 140);
+  std::string got;
+  for (size_t i = 20; i < lines_.seen.size(); ++i) got += lines_.seen[i].line + "\n";
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(lines_.seen[20].offset, 0u);
+  EXPECT_NE(lines_.seen[20].file_id, lines_.seen[0].file_id);
+}
+
 }  // namespace
 }  // namespace tailtrack
