@@ -761,5 +761,42 @@ TEST_F(DurabilityTest, ASpoolOnAFullDiskWithBlockDoesNotCrashAndLosesNothing) {
   }
 }
 
+// --- 10. Memory is bounded: a big spool at start is read back in pieces ---
+
+TEST_F(DurabilityTest, ABigSpoolAtStartIsReplayedInPiecesWithinAMemoryBudget) {
+  E2eConfig c = Config();
+  c.max_events = "500";
+  const std::string config = WriteConfig(c);
+  collector_.Stop();
+  WriteFile(log_, "");
+  auto agent = StartAgent(config);
+  const auto lines = Tokens("ord_", 0, 100'000);  // about 40 MiB of spooled events
+  AppendFile(log_, LinesOf(lines));
+  // Read whole, into the spool: the file is the buffer no longer.
+  uint64_t spooled = 0;
+  for (int i = 0; i < 60; ++i) {  // until the spool stops growing
+    std::this_thread::sleep_for(seconds(1));
+    const uint64_t now = SpoolBytes();
+    if (now > 0 && now == spooled) break;
+    spooled = now;
+  }
+  EXPECT_EQ(Stop(*agent), 0) << agent->err();
+  spooled = SpoolBytes();
+  std::printf("[ measured ] spooled: %.1f MiB\n", spooled / 1048576.0);
+
+  collector_.Restart();
+  agent = StartAgent(config);
+  EXPECT_TRUE(WaitDelivered(lines, seconds(120))) << Describe(Missing(lines));
+  const uint64_t peak = PeakRss(agent->pid());
+  EXPECT_EQ(Stop(*agent), 0) << agent->err();
+  std::printf("[ measured ] agent VmHWM replaying a %.1f MiB spool: %.1f MiB\n", spooled / 1048576.0, peak / 1048576.0);
+  EXPECT_TRUE(AllDelivered(lines));
+  EXPECT_TRUE(IdsAreSound());
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's shadow memory and quarantine are not the agent's
+  EXPECT_GT(peak, 0u);
+  EXPECT_LT(peak, 32u << 20) << "the spool is replayed in pieces, never whole";
+#endif
+}
+
 }  // namespace
 }  // namespace tailtrack::testing

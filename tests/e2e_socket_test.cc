@@ -48,15 +48,6 @@ std::string EventLine(const std::string& id) {
   return R"({"type":"track","event":"Socket Test","userId":")" + id + R"("})" "\n";
 }
 
-// The agent's peak resident memory (VmHWM), in bytes; 0 when unknown.
-uint64_t PeakRss(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   1234 kB"
-  }
-  return 0;
-}
-
 // The userIds of the events the collector accepted.
 std::set<std::string> AcceptedUsers(const FakeCollector& collector) {
   std::set<std::string> ids;

@@ -293,4 +293,12 @@ std::string E2eConfigYaml(const E2eConfig& c) {
   return y;
 }
 
+uint64_t PeakRss(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   1234 kB"
+  }
+  return 0;
+}
+
 }  // namespace tailtrack::testing

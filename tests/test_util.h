@@ -122,6 +122,9 @@ std::vector<std::string> ShopOrderTokens(const std::string& text);
 // An agent configuration for end-to-end tests: one file source `shop` with
 // the order-completed rule. Values are written to the YAML as they are given;
 // an empty one leaves its key out (the agent's default).
+// A process's peak resident memory (VmHWM), in bytes; 0 when unknown.
+uint64_t PeakRss(pid_t pid);
+
 struct E2eConfig {
   std::string url;
   std::string write_key;        // exactly one of write_key and write_key_file
