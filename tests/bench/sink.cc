@@ -36,7 +36,7 @@ struct Options {
   std::string write_key = "bench-key";
   std::string expect_event;
   std::vector<std::string> expect_properties;
-  int threads = 4;
+  int threads = 32;  // httplib holds a thread per keep-alive connection: the agent's, and /stats
   std::string blast_url;
   int clients = 2;
   double seconds = 3;
@@ -170,6 +170,7 @@ int Serve(const Options& o) {
   server.new_task_queue = [&] { return new httplib::ThreadPool(o.threads); };
   // Without it the answer's header and body wait on each other's delayed ACK (40 ms).
   server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(1000000);  // not a new connection every 5 requests, httplib's default
   server.Post("/v1/capture", [&](const httplib::Request& req, httplib::Response& res) {
     bool gzip = req.get_header_value("Content-Encoding") == "gzip";
     size_t wire = req.has_header("Content-Length") ? std::stoul(req.get_header_value("Content-Length")) : 0;
