@@ -175,8 +175,28 @@ void FileSource::EachFile(Fn&& fn) {
 
 void FileSource::Start() {
   started_ = true;
+  // Generations the last run saw rewritten in place, with lines it had not
+  // delivered: only their copies (copytruncate's app.log.1) hold those lines.
+  // Known as recent generations, their copies are recognised by the first
+  // stat pass when a glob matches them; the others are looked for after it.
+  const int64_t now = WallClockMillis();
+  for (const CheckpointEntry& e : lost_copies_) {
+    recent_.push_back(Generation{e.fingerprint, e.fingerprint_len, e.file_id, e.offset, now});
+  }
   StatPass(/*initial=*/true);
   RecoverRotated();
+  for (const CheckpointEntry& e : lost_copies_) {
+    bool open = false;
+    EachFile([&](File* f) { open = open || f->id == e.file_id; });
+    const Generation g{e.fingerprint, e.fingerprint_len, e.file_id, e.offset, now};
+    if (!open && !RecoverCopy(std::filesystem::path(e.path).parent_path().string(), g)) {
+      Log(LogLevel::kWarn,
+          "source {}: {} was rewritten (copytruncate) before the last stop, with lines from offset {} not yet "
+          "delivered; no copy of it holding them was found (deleted or compressed?): they are lost",
+          config_.name, e.path, e.offset);
+    }
+  }
+  lost_copies_.clear();
   // Known files not opened yet (over max_open_files) keep their positions;
   // the next pass drops the entries of files gone for good.
   dormant_.merge(known_);
@@ -765,6 +785,12 @@ void FileSource::Rewritten(File* f) {
   if (old.fingerprint_len == config_.fingerprint_bytes) {
     if (recent_.size() >= kRecentGenerations) recent_.erase(recent_.begin());
     recent_.push_back(old);
+    // Until its lines are settled (ForgetFinished), the checkpoint keeps it:
+    // only its copy still holds them.
+    if (rewritten_.size() >= kRecentGenerations) rewritten_.erase(rewritten_.begin());
+    CheckpointEntry e = Remember(f);
+    e.dev = e.ino = 0;  // no inode is 0: SetCheckpoints tells such entries apart
+    rewritten_.push_back(std::move(e));
   }
   f->pos = 0;
   f->id = NextGeneration(f->id);
@@ -779,7 +805,7 @@ void FileSource::Rewritten(File* f) {
 
 // Looks in `dir` for copytruncate's copy of generation `old` that no glob
 // matches (app.log.1 beside app.log), and reads it to its end.
-void FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
+bool FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
   std::error_code ec;
   for (const auto& item : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
     const std::string path = item.path().string();
@@ -796,8 +822,9 @@ void FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
     if (File* f = Open(path, /*at_end=*/false)) {
       if (!Matches(path)) Retire(f);
     }
-    return;
+    return true;
   }
+  return false;
 }
 
 bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {
@@ -873,6 +900,11 @@ void FileSource::FlushIdle(File* f, int64_t now_ms) {
 
 void FileSource::SetCheckpoints(const std::vector<CheckpointEntry>& known) {
   for (const CheckpointEntry& e : known) {
+    if (e.ino == 0) {  // a generation rewritten in place: see Rewritten()
+      if (lost_copies_.size() >= kRecentGenerations) lost_copies_.erase(lost_copies_.begin());
+      lost_copies_.push_back(e);
+      continue;
+    }
     known_[{e.dev, e.ino}] = e;
     known_paths_.insert(e.path);
     last_run_ms_ = std::max(last_run_ms_, e.updated_ms);
@@ -928,6 +960,7 @@ void FileSource::Positions(std::vector<CheckpointEntry>* out) {
   EachFile([&](File* f) { out->push_back(Remember(f)); });
   for (const auto& [key, entry] : dormant_) out->push_back(entry);
   for (const auto& [key, entry] : finished_) out->push_back(entry);
+  out->insert(out->end(), rewritten_.begin(), rewritten_.end());
 }
 
 void FileSource::Files(std::vector<FileStatus>* out) const {
@@ -942,6 +975,7 @@ void FileSource::Files(std::vector<FileStatus>* out) const {
 
 void FileSource::ForgetFinished(const std::function<bool(uint64_t file_id)>& settled) {
   std::erase_if(finished_, [&](const auto& item) { return settled(item.second.file_id); });
+  std::erase_if(rewritten_, [&](const CheckpointEntry& e) { return settled(e.file_id); });
 }
 
 CheckpointEntry FileSource::Remember(const File* f) const {

@@ -166,7 +166,7 @@ class FileSource {
   void RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys);
   bool CheckFingerprint(File* f);
   void Rewritten(File* f);
-  void RecoverCopy(const std::string& dir, const Generation& old);
+  bool RecoverCopy(const std::string& dir, const Generation& old);
   // Whether the file open at `fd` begins like a file read or a generation
   // just rewritten: then it is that file's copy.
   bool CopyOf(int fd, uint64_t size, Generation* out);
@@ -221,6 +221,12 @@ class FileSource {
   std::map<FileKey, CheckpointEntry> known_;    // the last run's positions not yet taken up
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
   std::map<FileKey, CheckpointEntry> finished_;  // rotated-away files closed with lines maybe unsettled
+  // Generations rewritten in place (copytruncate) with lines maybe unsettled:
+  // in the checkpoint (without a device and inode, which the new generation
+  // has) so that a crash before those lines are delivered finds them again
+  // in the copy.
+  std::vector<CheckpointEntry> rewritten_;
+  std::vector<CheckpointEntry> lost_copies_;  // such generations from the last run, looked for at start
   std::set<std::string> known_paths_;           // paths the last run read (for start_at)
   int64_t last_run_ms_ = 0;                     // wall clock of the last run's newest checkpoint entry
   std::map<FileKey, int64_t> dormant_misses_;   // since when (MonotonicMillis) a dormant file has not been found

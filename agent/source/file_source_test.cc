@@ -753,6 +753,12 @@ TEST_F(FileSourceTest, ClosedFilesRenamedInABurstAreNotReadAgain) {
 namespace tailtrack {
 namespace {
 
+std::string Describe(const std::vector<Seen>& seen, size_t from) {
+  std::string out;
+  for (size_t i = from; i < seen.size(); ++i) out += "\n  " + seen[i].line + " from " + seen[i].path;
+  return out;
+}
+
 class RestartTest : public FileSourceTest {
  protected:
   // Stops the source, keeping its positions as the agent would write them.
@@ -792,6 +798,69 @@ TEST_F(RestartTest, CopytruncateWhileStoppedReadsTheUnreadTailFromTheCopy) {
   ASSERT_TRUE(WaitLines(4));
   EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 4; }, std::chrono::milliseconds(300)));
   EXPECT_EQ(Prefixes(7), (std::vector<std::string>{"after", "line 20", "line 21", "line 22"}));
+}
+
+// A crash after a copytruncate was seen, before the old generation's last
+// lines were delivered: the agent's checkpoint puts the generation's entry
+// back to its first unsettled line (here: line 15), and the next run reads
+// from there in the copy, under the old identity, whether a glob matches the
+// copy or not.
+class LostCopyTest : public RestartTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LostCopyTest, ACrashBeforeARewrittenGenerationsLinesAreSettledReadsThemAgainFromTheCopy) {
+  const bool glob_matches_copy = GetParam();
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {glob_matches_copy ? dir_ / "app.log*" : path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  const uint64_t old_id = lines_.seen[0].file_id;
+  const uint64_t line15 = lines_.seen[15].offset;
+  std::filesystem::copy_file(path, dir_ / "app.log.1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  AppendFile(path, "after\n");
+  ASSERT_TRUE(WaitLines(21));
+  ASSERT_EQ(source_->stats().truncations, 1u);
+  auto positions = StopAndKeepPositions();
+  size_t rewritten = 0;
+  for (CheckpointEntry& e : positions) {
+    if (e.file_id == old_id) {
+      EXPECT_EQ(e.ino, 0u) << e.path;
+      e.offset = line15;  // what the agent does for lines not delivered yet
+      ++rewritten;
+    }
+  }
+  ASSERT_EQ(rewritten, 1u);
+  StartWith(positions);
+  ASSERT_TRUE(WaitLines(5));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 5; }, std::chrono::milliseconds(400)))
+      << Describe(lines_.seen, 0);
+  EXPECT_EQ(Prefixes(7), (std::vector<std::string>{"line 15", "line 16", "line 17", "line 18", "line 19"}));
+  for (const auto& l : lines_.seen) {
+    EXPECT_EQ(l.path, dir_ / "app.log.1");
+    EXPECT_EQ(l.file_id, old_id);  // the same messageIds as the first time
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Glob, LostCopyTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "CopyInTheGlob" : "CopyBesideTheFile"; });
+
+TEST_F(RestartTest, ASettledRewrittenGenerationLeavesTheCheckpoint) {
+  const std::string path = dir_ / "app.log";
+  WriteFile(path, Numbered(0, 20));
+  config_.paths = {path};
+  Start();
+  ASSERT_TRUE(WaitLines(20));
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  ASSERT_TRUE(RunLoopUntil(&loop_, [&] { return source_->stats().truncations == 1; }));
+  auto count_rewritten = [&] {
+    std::vector<CheckpointEntry> positions;
+    source_->Positions(&positions);
+    return std::count_if(positions.begin(), positions.end(), [](const CheckpointEntry& e) { return e.ino == 0; });
+  };
+  EXPECT_EQ(count_rewritten(), 1);
+  source_->ForgetFinished([](uint64_t) { return true; });
+  EXPECT_EQ(count_rewritten(), 0);
 }
 
 TEST_F(RestartTest, ANewFileAtAPathTheLastRunReadIsReadWholeDespiteStartAtEnd) {
@@ -986,11 +1055,6 @@ TEST_F(FileSourceTest, FilesReportTheBytesWrittenAndNotReadYetAsLag) {
 }
 
 
-std::string Describe(const std::vector<Seen>& seen, size_t from) {
-  std::string out;
-  for (size_t i = from; i < seen.size(); ++i) out += "\n  " + seen[i].line + " from " + seen[i].path;
-  return out;
-}
 
 // logrotate's second copytruncate with the copies in the glob: app.log.1 is
 // renamed to app.log.2, app.log copied to a new app.log.1, app.log truncated,
