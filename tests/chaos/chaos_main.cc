@@ -636,11 +636,13 @@ struct Options {
   std::string binary;
   std::string json;
   std::string workdir;  // default: a fresh directory under $TMPDIR
-  bool keep = false;
+  bool keep = false;     // keep the work directory even when the run passes
+  bool discard = false;  // remove it even when the run fails (the run's own test)
   int writers = 4;
   int rate = 150;  // lines per second per writer
   int poison_every = 400;
   double rss_budget_mib = 64;
+  double settle_timeout = 300;  // seconds after the faults for every line to be settled
   int fd_budget = 0;  // 0: 64 + the files a writer can have on disk, times writers
 };
 
@@ -763,7 +765,7 @@ class Run {
 
   ~Run() {
     if (tmpfs_) ::umount2((dir_ + "/spool").c_str(), MNT_DETACH);
-    if (!o_.keep && !failed_ && owns_dir_) {
+    if (owns_dir_ && (o_.discard || (!o_.keep && !failed_))) {
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
@@ -1115,7 +1117,7 @@ class Run {
     }
     written_ = written;
     // Generous: the spool replays in seconds; a miss here is a loss, reported.
-    const double deadline = Now() + 300;
+    const double deadline = Now() + o_.settle_timeout;
     while (Now() < deadline) {
       ledger_.ScanDeadLetters(DeadLetterFiles());
       if (ledger_.Count(written).lost == 0) break;
@@ -1232,7 +1234,7 @@ class Run {
       failed_ = true;
       std::printf("result: FAIL\n");
       for (const auto& v : violations) std::printf("  violation: %s\n", v.c_str());
-      std::printf("work directory kept: %s (agent log: %s)\n", dir_.c_str(), agent_log_.c_str());
+      if (!o_.discard) std::printf("work directory kept: %s (agent log: %s)\n", dir_.c_str(), agent_log_.c_str());
     }
     if (o_.keep && violations.empty()) std::printf("work directory kept: %s\n", dir_.c_str());
     if (!o_.json.empty()) WriteJson(t, faults, violations, peak_mib, sampler.max_fds(), fd_bound);
@@ -1317,8 +1319,9 @@ class Run {
 int Usage(const char* why) {
   std::fprintf(stderr,
                "tailtrack_chaos: %s\n"
-               "usage: tailtrack_chaos [--minutes N | --long] [--seed S] [--binary PATH] [--json FILE] [--keep]\n"
-               "                       [--workdir DIR] [--writers N] [--rate LINES_PER_S] [--rss-budget-mib N]\n",
+               "usage: tailtrack_chaos [--minutes N | --long] [--seed S] [--binary PATH] [--json FILE] [--keep | --discard]\n"
+               "                       [--workdir DIR] [--writers N] [--rate LINES_PER_S] [--rss-budget-mib N]\n"
+               "                       [--settle-timeout SECS]\n",
                why);
   return 2;
 }
@@ -1338,6 +1341,8 @@ int main(int argc, char** argv) {
       long_profile = true;
     } else if (a == "--keep") {
       o.keep = true;
+    } else if (a == "--discard") {
+      o.discard = true;
     } else if (a == "--help" || a == "-h") {
       Usage("the chaos run");
       return 0;
@@ -1359,6 +1364,8 @@ int main(int argc, char** argv) {
       o.writers = std::atoi(v);
     } else if (a == "--rate") {
       o.rate = std::atoi(v);
+    } else if (a == "--settle-timeout") {
+      o.settle_timeout = std::atof(v);
     } else if (a == "--rss-budget-mib") {
       o.rss_budget_mib = std::atof(v);
     } else {
