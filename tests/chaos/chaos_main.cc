@@ -442,7 +442,7 @@ class Ledger {
   struct Totals {
     uint64_t written = 0, poison_written = 0, delivered = 0, dead_lettered = 0, lost = 0;
     uint64_t accepted_events = 0, dup_same = 0, dup_other = 0, foreign = 0, unknown = 0, corrupt = 0, phantom = 0;
-    uint64_t dead_good = 0, poison_accepted = 0, tick_events = 0;
+    uint64_t dead_good = 0, poison_accepted = 0, poison_accepted_only = 0, tick_events = 0;
     std::vector<std::pair<int, uint64_t>> lost_lines;  // the first few
     std::vector<std::string> other_id_examples, foreign_examples, unknown_examples, corrupt_examples, dead_good_examples;
   };
@@ -457,8 +457,9 @@ class Ledger {
         const bool poison = lines_.IsPoison(static_cast<int>(w), s);
         if (poison) ++t.poison_written;
         const State* st = s < states.size() ? &states[s] : nullptr;
-        if (st && st->deliveries > 0) ++t.delivered;
+        if (st && st->deliveries > 0 && !poison) ++t.delivered;
         if (st && st->dead && poison) ++t.dead_lettered;
+        if (st && st->deliveries > 0 && !st->dead && poison) ++t.poison_accepted_only;
         if (!st || (st->deliveries == 0 && !st->dead)) {
           ++t.lost;
           if (t.lost_lines.size() < 10) t.lost_lines.push_back({static_cast<int>(w), s});
@@ -1185,7 +1186,7 @@ class Run {
     std::printf("\n==== chaos summary (seed %" PRIu64 ", %.1f min of faults, settled %.1f s after) ====\n", o_.seed,
                 o_.minutes, settled_after_);
     std::printf("lines written            %" PRIu64 " (%" PRIu64 " poison)\n", t.written, t.poison_written);
-    std::printf("delivered                %" PRIu64 "\n", t.delivered);
+    std::printf("delivered                %" PRIu64 " (good lines accepted at least once)\n", t.delivered);
     std::printf("dead-lettered (poison)   %" PRIu64 "\n", t.dead_lettered);
     std::printf("lost                     %" PRIu64 "\n", t.lost);
     std::printf("duplicates (same id)     %" PRIu64 "\n", t.dup_same);
@@ -1193,8 +1194,9 @@ class Run {
     std::printf("foreign-id duplicates    %" PRIu64 "\n", t.foreign);
     std::printf("torn/unknown events      %" PRIu64 "\n", t.unknown + t.corrupt + t.phantom);
     std::printf("good lines dead-lettered %" PRIu64 "\n", t.dead_good);
-    std::printf("poison accepted (slow)   %" PRIu64 " (a slow 201 after the agent gave up; re-sent, then refused)\n",
-                t.poison_accepted);
+    std::printf("poison accepted (slow)   %" PRIu64 " (a slow 201 after the agent gave up; re-sent, then refused)"
+                ", %" PRIu64 " of them not dead-lettered\n",
+                t.poison_accepted, t.poison_accepted_only);
     std::printf("second-rule events       %" PRIu64 "\n", t.tick_events);
     std::printf("events accepted          %" PRIu64 " in %zu requests\n", t.accepted_events, collector_.request_count());
     std::printf("peak RSS                 %.1f MiB (budget %.0f MiB)\n", peak_mib, o_.rss_budget_mib);
@@ -1278,6 +1280,7 @@ class Run {
     num("torn_or_unknown_events", t.unknown + t.corrupt + t.phantom);
     num("good_lines_dead_lettered", t.dead_good);
     num("poison_accepted_by_slow_answers", t.poison_accepted);
+    num("poison_accepted_not_dead_lettered", t.poison_accepted_only);
     num("events_accepted", t.accepted_events);
     j += "  \"peak_rss_mib\": " + Fixed(peak_mib, 2) + ",\n";
     j += "  \"rss_budget_mib\": " + Fixed(o_.rss_budget_mib, 0) + ",\n";
