@@ -232,6 +232,29 @@ class Writer {
     return true;
   }
   void NoteEpochLocked(const std::string& what) { epochs_.push_back({written_.load(), Now(), what}); }
+  // Writes the next `n` lines at once, in one write(2), ahead of the steady
+  // rate (which then waits until it has caught up). Caller holds Hold().
+  void WriteLocked(uint64_t n) {
+    const uint64_t next = written_.load(), end = next + n;
+    const int64_t wall =
+        std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::string chunk;
+    for (uint64_t s = next; s < end; ++s) chunk += lines_.Line(index_, s, wall);
+    size_t done = 0;
+    while (done < chunk.size()) {
+      const ssize_t k = ::write(fd_, chunk.data() + done, chunk.size() - done);
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        std::fprintf(stderr, "chaos: writer %d cannot write %s: %s\n", index_, path_.c_str(), std::strerror(errno));
+        std::abort();
+      }
+      done += static_cast<size_t>(k);
+    }
+    const int32_t ms = static_cast<int32_t>(Now() * 1000);
+    times_.resize(end, ms);
+    written_ = end;
+  }
+  int rate() const { return rate_; }
 
   uint64_t written() const { return written_.load(); }
   // When line `seq` was written (seconds since the start) and what its file
@@ -269,27 +292,8 @@ class Writer {
         }
         const double elapsed = std::chrono::duration<double>(now - start).count();
         const uint64_t due = static_cast<uint64_t>(elapsed * rate_);
-        uint64_t next = written_.load();
-        const uint64_t end = std::min(due, next + 5000);
-        if (end > next) {
-          const int64_t wall = std::chrono::duration_cast<milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch()).count();
-          std::string chunk;
-          for (uint64_t s = next; s < end; ++s) chunk += lines_.Line(index_, s, wall);
-          size_t done = 0;
-          while (done < chunk.size()) {
-            const ssize_t n = ::write(fd_, chunk.data() + done, chunk.size() - done);
-            if (n < 0) {
-              if (errno == EINTR) continue;
-              std::fprintf(stderr, "chaos: writer %d cannot write %s: %s\n", index_, path_.c_str(), std::strerror(errno));
-              std::abort();
-            }
-            done += static_cast<size_t>(n);
-          }
-          const int32_t ms = static_cast<int32_t>(Now() * 1000);
-          for (uint64_t s = next; s < end; ++s) times_.push_back(ms);
-          written_ = end;
-        }
+        const uint64_t next = written_.load();
+        if (due > next) WriteLocked(std::min(due, next + 5000) - next);
       }
       std::this_thread::sleep_for(milliseconds(5));
     }
@@ -392,6 +396,10 @@ class Ledger {
       } else if (st.first == mid) {
         ++dup_same_;
       } else {
+        if (dup_other_ == 0) first_other_at_ = Now();
+        auto& range = other_ranges_.try_emplace(w, UINT64_MAX, 0).first->second;
+        range.first = std::min(range.first, static_cast<uint64_t>(seq));
+        range.second = std::max(range.second, static_cast<uint64_t>(seq));
         Example(other_id_examples_, ++dup_other_,
                 KeyText(key) + " first as " + st.first.text() + ", again as " + std::string(id) + " at " + Fixed(Now()) + "s");
       }
@@ -443,6 +451,8 @@ class Ledger {
     uint64_t written = 0, poison_written = 0, delivered = 0, dead_lettered = 0, lost = 0;
     uint64_t accepted_events = 0, dup_same = 0, dup_other = 0, foreign = 0, unknown = 0, corrupt = 0, phantom = 0;
     uint64_t dead_good = 0, poison_accepted = 0, poison_accepted_only = 0, tick_events = 0;
+    double first_other_at = -1;
+    std::map<int, std::pair<uint64_t, uint64_t>> other_ranges;
     std::vector<std::pair<int, uint64_t>> lost_lines;  // the first few
     std::vector<std::string> other_id_examples, foreign_examples, unknown_examples, corrupt_examples, dead_good_examples;
   };
@@ -479,6 +489,8 @@ class Ledger {
     t.poison_accepted = poison_accepted_;
     t.tick_events = tick_events_;
     t.other_id_examples = other_id_examples_;
+    t.first_other_at = first_other_at_;
+    t.other_ranges = other_ranges_;
     t.foreign_examples = foreign_examples_;
     t.unknown_examples = unknown_examples_;
     t.corrupt_examples = corrupt_examples_;
@@ -506,6 +518,8 @@ class Ledger {
   std::unordered_map<uint64_t, uint64_t> id_owner_;  // hash of a messageId -> the line (and rule) it names
   uint64_t accepted_events_ = 0, dup_same_ = 0, dup_other_ = 0, foreign_ = 0, unknown_ = 0, corrupt_ = 0;
   uint64_t dead_good_ = 0, poison_accepted_ = 0, tick_events_ = 0;
+  double first_other_at_ = -1;  // when the first line came again under another id
+  std::map<int, std::pair<uint64_t, uint64_t>> other_ranges_;  // per writer, the seqs that did (lowest, highest)
   std::vector<std::string> other_id_examples_, foreign_examples_, unknown_examples_, corrupt_examples_,
       dead_good_examples_;
 };
@@ -927,13 +941,15 @@ class Run {
 
   // --- The agent's and the files' faults ---
 
-  enum class AgentFault { kRotateCreate, kRotateCopy, kWriterRename, kDeleteMoved, kKill9, kKill9RotateDown, kTerm, kHup };
+  enum class AgentFault {
+    kRotateCreate, kRotateCopy, kTruncateBurst, kWriterRename, kDeleteMoved, kKill9, kKill9RotateDown, kTerm, kHup
+  };
 
   void AgentChaos() {
-    Schedule<AgentFault> s({AgentFault::kRotateCreate, AgentFault::kRotateCopy, AgentFault::kWriterRename,
-                            AgentFault::kDeleteMoved, AgentFault::kKill9, AgentFault::kKill9RotateDown,
-                            AgentFault::kTerm, AgentFault::kHup},
-                           {4, 4, 2, 2, 2, 1, 2, 2}, o_.seed * 2 + 2);
+    Schedule<AgentFault> s({AgentFault::kRotateCreate, AgentFault::kRotateCopy, AgentFault::kTruncateBurst,
+                            AgentFault::kWriterRename, AgentFault::kDeleteMoved, AgentFault::kKill9,
+                            AgentFault::kKill9RotateDown, AgentFault::kTerm, AgentFault::kHup},
+                           {4, 4, 2, 2, 2, 2, 1, 2, 2}, o_.seed * 2 + 2);
     while (Pause(s.Uniform(1.5, 4))) {
       CheckAlive();
       Writer& w = *writers_[s.Int(0, o_.writers - 1)];
@@ -943,6 +959,14 @@ class Run {
           break;
         case AgentFault::kRotateCopy:
           Logrotate(w, /*copytruncate=*/true);
+          break;
+        case AgentFault::kTruncateBurst:
+          // A small file truncated while the agent reads along, and written
+          // past its old size at once: half a second after a copytruncate,
+          // another, right followed by a second's worth of lines in one write.
+          Logrotate(w, /*copytruncate=*/true);
+          Pause(0.5);
+          Logrotate(w, /*copytruncate=*/true, /*burst=*/true);
           break;
         case AgentFault::kWriterRename: {
           const std::string to = w.path() + "-moved-" + std::to_string(++moves_);
@@ -1023,7 +1047,7 @@ class Run {
     return true;
   }
 
-  void Logrotate(Writer& w, bool copytruncate) {
+  void Logrotate(Writer& w, bool copytruncate, bool burst = false) {
     const std::string name = "w" + std::to_string(w.index()) + ".log";
     const std::string oldest = w.path() + "." + std::to_string(kRotateCount);
     if (std::filesystem::exists(oldest) && !AllSettled(oldest)) {
@@ -1043,7 +1067,8 @@ class Run {
       // the writer waits, so that the run counts only the agent's losses.
       auto hold = w.Hold();
       status = RunLogrotate(conf, &out);
-      w.NoteEpochLocked("logrotate copytruncate");
+      w.NoteEpochLocked(burst ? "logrotate copytruncate, then a burst" : "logrotate copytruncate");
+      if (burst && status == 0) w.WriteLocked(static_cast<uint64_t>(w.rate()));
     } else {
       status = RunLogrotate(conf, &out);
       auto hold = w.Hold();
@@ -1054,8 +1079,9 @@ class Run {
       return;
     }
     if (!copytruncate) w.ReopenIn(1000);  // the application reopens its log a second late
-    g_faults.Note(copytruncate ? "logrotate-copytruncate" : "logrotate-create",
-                  name + (copytruncate ? "" : ", the writer reopens 1 s later") +
+    g_faults.Note(burst ? "truncate-burst" : copytruncate ? "logrotate-copytruncate" : "logrotate-create",
+                  name + (burst ? ": copytruncate 0.5 s after the last, then a second's lines in one write"
+                                : copytruncate ? "" : ", the writer reopens 1 s later") +
                       (deletes ? ", " + name + "." + std::to_string(kRotateCount) + " deleted" : ""));
     if (deletes) g_faults.Note("rotation-deleted", name + "." + std::to_string(kRotateCount));
   }
@@ -1213,6 +1239,16 @@ class Run {
       for (const auto& e : v) std::printf("  %s\n", e.c_str());
     };
     examples("again under another messageId (first examples)", t.other_id_examples);
+    if (t.first_other_at >= 0) {
+      std::printf("again under another messageId, by writer:");
+      for (const auto& [w, r] : t.other_ranges) std::printf(" w%d seq %" PRIu64 "..%" PRIu64, w, r.first, r.second);
+      std::printf("\nfaults before the first of them (at %.1fs):\n", t.first_other_at);
+      for (const auto& f : g_faults.Between(t.first_other_at - 15, t.first_other_at + 1)) std::printf("  %s\n", f.c_str());
+      std::printf("agent log before it:\n");
+      for (const auto& l : AgentLogExcerpt(t.first_other_at - 15, t.first_other_at + 1, 60)) {
+        std::printf("  %s\n", l.c_str());
+      }
+    }
     examples("foreign-id duplicates", t.foreign_examples);
     examples("unknown events", t.unknown_examples);
     examples("torn or mixed-up events", t.corrupt_examples);
