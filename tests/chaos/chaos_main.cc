@@ -52,6 +52,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -657,6 +658,7 @@ struct Options {
   int rate = 150;  // lines per second per writer
   int poison_every = 400;
   double rss_budget_mib = 64;
+  std::set<std::string> without;  // fault kinds never injected (--without)
   double settle_timeout = 300;  // seconds after the faults for every line to be settled
   int fd_budget = 0;  // 0: 64 + the files a writer can have on disk, times writers
 };
@@ -834,11 +836,18 @@ class Run {
   template <typename Kind>
   class Schedule {
    public:
-    Schedule(std::vector<Kind> kinds, std::vector<int> weights, uint64_t seed)
-        : kinds_(std::move(kinds)), weights_(std::move(weights)), rng_(seed) {
-      first_ = kinds_;
+    // Kinds named in `without` are never drawn.
+    Schedule(std::vector<std::pair<Kind, std::string>> kinds, std::vector<int> weights, uint64_t seed,
+             const std::set<std::string>& without)
+        : weights_(std::move(weights)), rng_(seed) {
+      for (size_t i = 0; i < kinds.size(); ++i) {
+        kinds_.push_back(kinds[i].first);
+        if (without.count(kinds[i].second)) weights_[i] = 0;
+        if (weights_[i] > 0) first_.push_back(kinds[i].first);
+      }
       std::shuffle(first_.begin(), first_.end(), rng_);  // each kind once, then at random
     }
+    bool empty() const { return std::all_of(weights_.begin(), weights_.end(), [](int w) { return w == 0; }); }
     Kind Next() {
       if (!first_.empty()) {
         Kind k = first_.back();
@@ -862,10 +871,15 @@ class Run {
   enum class CollectorFault { k5xx, k429, kSlow, kDrop, kRandom, kDown, kSpoolFill };
 
   void CollectorChaos() {
-    Schedule<CollectorFault> s({CollectorFault::k5xx, CollectorFault::k429, CollectorFault::kSlow,
-                                CollectorFault::kDrop, CollectorFault::kRandom, CollectorFault::kDown,
-                                CollectorFault::kSpoolFill},
-                               {3, 3, 3, 3, 3, 2, 1}, o_.seed * 2 + 1);
+    Schedule<CollectorFault> s({{CollectorFault::k5xx, "http-5xx"},
+                                {CollectorFault::k429, "http-429"},
+                                {CollectorFault::kSlow, "slow"},
+                                {CollectorFault::kDrop, "dropped-connections"},
+                                {CollectorFault::kRandom, "random-failures"},
+                                {CollectorFault::kDown, "collector-down"},
+                                {CollectorFault::kSpoolFill, "spool-fill"}},
+                               {3, 3, 3, 3, 3, 2, 1}, o_.seed * 2 + 1, o_.without);
+    if (s.empty()) return;
     while (Pause(s.Uniform(2, 5))) {
       switch (s.Next()) {
         case CollectorFault::k5xx: {
@@ -946,12 +960,19 @@ class Run {
   };
 
   void AgentChaos() {
-    Schedule<AgentFault> s({AgentFault::kRotateCreate, AgentFault::kRotateCopy, AgentFault::kTruncateBurst,
-                            AgentFault::kWriterRename, AgentFault::kDeleteMoved, AgentFault::kKill9,
-                            AgentFault::kKill9RotateDown, AgentFault::kTerm, AgentFault::kHup},
-                           {4, 4, 2, 2, 2, 2, 1, 2, 2}, o_.seed * 2 + 2);
+    Schedule<AgentFault> s({{AgentFault::kRotateCreate, "logrotate-create"},
+                            {AgentFault::kRotateCopy, "logrotate-copytruncate"},
+                            {AgentFault::kTruncateBurst, "truncate-burst"},
+                            {AgentFault::kWriterRename, "writer-rename"},
+                            {AgentFault::kDeleteMoved, "delete-moved"},
+                            {AgentFault::kKill9, "kill-9"},
+                            {AgentFault::kKill9RotateDown, "kill-9-rotate-while-down"},
+                            {AgentFault::kTerm, "sigterm"},
+                            {AgentFault::kHup, "sighup"}},
+                           {4, 4, 2, 2, 2, 2, 1, 2, 2}, o_.seed * 2 + 2, o_.without);
     while (Pause(s.Uniform(1.5, 4))) {
       CheckAlive();
+      if (s.empty()) continue;
       Writer& w = *writers_[s.Int(0, o_.writers - 1)];
       switch (s.Next()) {
         case AgentFault::kRotateCreate:
@@ -1360,7 +1381,10 @@ int Usage(const char* why) {
                "tailtrack_chaos: %s\n"
                "usage: tailtrack_chaos [--minutes N | --long] [--seed S] [--binary PATH] [--json FILE] [--keep | --discard]\n"
                "                       [--workdir DIR] [--writers N] [--rate LINES_PER_S] [--rss-budget-mib N]\n"
-               "                       [--settle-timeout SECS]\n",
+               "                       [--settle-timeout SECS] [--without KIND,...]\n"
+               "fault kinds: http-5xx http-429 slow dropped-connections random-failures collector-down spool-fill\n"
+               "             logrotate-create logrotate-copytruncate truncate-burst writer-rename delete-moved kill-9\n"
+               "             kill-9-rotate-while-down sigterm sighup\n",
                why);
   return 2;
 }
@@ -1403,6 +1427,16 @@ int main(int argc, char** argv) {
       o.writers = std::atoi(v);
     } else if (a == "--rate") {
       o.rate = std::atoi(v);
+    } else if (a == "--without") {
+      std::stringstream names(v);
+      static const std::set<std::string> kKinds = {
+          "http-5xx", "http-429", "slow", "dropped-connections", "random-failures", "collector-down", "spool-fill",
+          "logrotate-create", "logrotate-copytruncate", "truncate-burst", "writer-rename", "delete-moved", "kill-9",
+          "kill-9-rotate-while-down", "sigterm", "sighup"};
+      for (std::string name; std::getline(names, name, ',');) {
+        if (!kKinds.count(name)) return Usage(("unknown fault kind in --without: " + name).c_str());
+        o.without.insert(name);
+      }
     } else if (a == "--settle-timeout") {
       o.settle_timeout = std::atof(v);
     } else if (a == "--rss-budget-mib") {
