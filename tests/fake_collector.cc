@@ -187,9 +187,11 @@ void FakeCollector::Handle(uint64_t generation, const httplib::Request& req, htt
   bool stale = false;       // came on a connection of a stopped server
   std::string write_key;
   std::vector<std::string> markers;
+  bool counts_only = false;
   {
     std::lock_guard lock(mu_);
     write_key = write_key_;
+    counts_only = counts_only_;
     markers = poison_markers_;
     if (down_ || generation != generation_) {
       stale = true;
@@ -258,7 +260,7 @@ void FakeCollector::Handle(uint64_t generation, const httplib::Request& req, htt
     std::string canonical;
   };
   std::vector<Accepted> accepted;
-  if (status / 100 == 2 && parsed) {
+  if (status / 100 == 2 && parsed && !counts_only) {
     std::set<std::string> ignored;
     {
       std::lock_guard lock(mu_);
@@ -292,7 +294,16 @@ void FakeCollector::Handle(uint64_t generation, const httplib::Request& req, htt
         }
       }
     }
-    requests_.push_back(r);
+    if (counts_only) {
+      ReceivedRequest kept = r;
+      kept.body.clear();
+      kept.body.shrink_to_fit();
+      kept.events.clear();
+      kept.events.shrink_to_fit();
+      requests_.push_back(std::move(kept));
+    } else {
+      requests_.push_back(r);
+    }
     hook = on_request_;
   }
   if (hook) hook(r);
@@ -333,6 +344,11 @@ void FakeCollector::RefuseEventsContaining(std::string marker) {
   } else {
     poison_markers_.push_back(std::move(marker));
   }
+}
+
+void FakeCollector::KeepCountsOnly() {
+  std::lock_guard lock(mu_);
+  counts_only_ = true;
 }
 
 void FakeCollector::SetWriteKey(std::string key) {

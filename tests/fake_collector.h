@@ -119,6 +119,11 @@ class FakeCollector {
   void RefuseEventsContaining(std::string marker);
   // The key requests must carry from now on (others: 401).
   void SetWriteKey(std::string key);
+  // From now on requests are kept without their body and events, and accepted
+  // events are not kept by messageId (the de-duplication counters below stop
+  // counting): for runs of millions of events whose caller keeps its own
+  // books in OnRequest, which still sees every request whole.
+  void KeepCountsOnly();
 
   // --- De-duplication by messageId (events accepted in a 2xx answer) ---
 
@@ -171,6 +176,7 @@ class FakeCollector {
   double fail_fraction_ = 0;
   std::mt19937_64 rng_;
   std::vector<std::string> poison_markers_;
+  bool counts_only_ = false;
 
   std::vector<ReceivedRequest> requests_;
   std::function<void(const ReceivedRequest&)> on_request_;

@@ -5,6 +5,7 @@
 #   tests/run.sh              # release build in build/, the full suite
 #   tests/run.sh --sanitize   # the same suite under ASan + UBSan, in build-asan/
 #   tests/run.sh --fuzz SECS  # every libFuzzer target for SECS seconds each (clang)
+#   tests/run.sh --chaos SECS # the chaos run for SECS seconds of faults (release build in build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -36,8 +37,15 @@ case "${1:-}" in
       "$f" -max_total_time="$secs" -rss_limit_mb=2048 "build-fuzz/corpus/$(basename "$f")"
     done
     ;;
+  --chaos)
+    secs="${2:-150}"
+    packaging/install-deps.sh
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    minutes=$(awk -v s="$secs" 'BEGIN { printf "%.3f", s / 60 }')
+    tests/chaos/run --build build --minutes "$minutes" --json build/chaos-summary.json
+    ;;
   *)
-    echo "usage: tests/run.sh [--sanitize | --fuzz SECS]" >&2
+    echo "usage: tests/run.sh [--sanitize | --fuzz SECS | --chaos SECS]" >&2
     exit 2
     ;;
 esac
