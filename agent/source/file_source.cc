@@ -210,13 +210,16 @@ FileSourceStats FileSource::stats() const {
   FileSourceStats s = stats_;
   s.truncated_lines = closed_truncated_;
   s.skipped_lines = closed_skipped_;
+  s.nul_bytes = closed_nul_bytes_;
   for (const auto& [path, f] : files_) {
     s.truncated_lines += f->framer.truncated();
     s.skipped_lines += f->framer.skipped();
+    s.nul_bytes += f->framer.nul_bytes();
   }
   for (const File* f : retired_) {
     s.truncated_lines += f->framer.truncated();
     s.skipped_lines += f->framer.skipped();
+    s.nul_bytes += f->framer.nul_bytes();
   }
   return s;
 }
@@ -600,6 +603,7 @@ void FileSource::CloseFile(File* f) {
   }
   closed_truncated_ += f->framer.truncated();
   closed_skipped_ += f->framer.skipped();
+  closed_nul_bytes_ += f->framer.nul_bytes();
   // (During Pump() a dirty file may be in pumping_files_ instead: it skips closed ones.)
   if (auto it = std::find(dirty_.begin(), dirty_.end(), f); it != dirty_.end()) dirty_.erase(it);
   f->dirty = false;

@@ -75,6 +75,7 @@ struct FileSourceStats {
   uint64_t bytes = 0;            // bytes read from files
   uint64_t truncated_lines = 0;  // longer than max_line_bytes, cut
   uint64_t skipped_lines = 0;    // longer than max_line_bytes, dropped
+  uint64_t nul_bytes = 0;        // NUL bytes skipped at the start of lines (a file's zeroed region)
   uint64_t files_opened = 0;
   uint64_t truncations = 0;      // files found shorter than their read offset
 };
@@ -235,6 +236,7 @@ class FileSource {
   FileSourceStats stats_;
   uint64_t closed_truncated_ = 0;
   uint64_t closed_skipped_ = 0;
+  uint64_t closed_nul_bytes_ = 0;
 };
 
 }  // namespace tailtrack
