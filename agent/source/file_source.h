@@ -176,6 +176,7 @@ class FileSource {
   CheckpointEntry Remember(const File* f) const;
   void Sleep(File* f);  // closes an idle file, remembering its position (dormant_)
   void KeepToBudget(size_t wanted);
+  void AdmitBacklog();
   void ScheduleRescan();
   static void OnRescan(uv_timer_t* t);
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
@@ -222,6 +223,7 @@ class FileSource {
   std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
   std::map<FileKey, CheckpointEntry> known_;    // the last run's positions not yet taken up
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
+  std::vector<std::string> backlog_;  // new files the last stat pass found over the budget, opened as room frees
   std::map<FileKey, CheckpointEntry> finished_;  // rotated-away files closed with lines maybe unsettled
   std::set<std::string> known_paths_;           // paths the last run read (for start_at)
   int64_t last_run_ms_ = 0;                     // wall clock of the last run's newest checkpoint entry
