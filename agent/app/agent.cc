@@ -431,7 +431,8 @@ void Agent::OnHangup(uv_signal_t* h, int) { static_cast<Agent*>(h->data)->Reload
 // after a 401 should not wait for the configuration to be fixed too.
 void Agent::ReloadKey() {
   if (!sender_ || config_->collector.write_key_file.empty()) return;
-  std::string key, error;
+  SecretString key;
+  std::string error;
   if (!ReadWriteKeyFile(config_->collector.write_key_file, &key, &error)) return;  // the reload's error said why
   sender_->SetWriteKey(key);
   Log(LogLevel::kInfo, "write key re-read from {}", config_->collector.write_key_file);
@@ -504,6 +505,10 @@ void Agent::Finish() {
       Log(LogLevel::kInfo, "source {}: {} lines truncated and {} skipped for max_line_bytes", s->config().name,
           fs.truncated_lines, fs.skipped_lines);
     }
+    if (fs.nul_bytes > 0) {
+      Log(LogLevel::kInfo, "source {}: {} NUL bytes skipped (zeroed regions of files, not lines)", s->config().name,
+          fs.nul_bytes);
+    }
   }
   for (const auto& s : sockets_) {
     const UnixSourceStats us = s->stats();
@@ -511,6 +516,11 @@ void Agent::Finish() {
       Log(LogLevel::kInfo, "source {}: {} lines truncated and {} skipped for max_line_bytes ({} of them incomplete "
           "lines cut for clients_buffer), {} dropped while the pipeline was full", s->config().name,
           us.truncated_lines, us.skipped_lines, us.cut_lines, us.dropped_lines);
+    }
+    if (us.clients_rejected + us.clients_evicted > 0) {
+      Log(LogLevel::kInfo, "source {}: {} connections closed at max_clients: {} new ones refused, {} silent ones "
+          "closed to admit others", s->config().name, us.clients_rejected + us.clients_evicted, us.clients_rejected,
+          us.clients_evicted);
     }
   }
   for (size_t i = 0; i < decoders_.size(); ++i) {

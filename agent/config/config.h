@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/secret.h"
 
 namespace tailtrack {
 
@@ -47,7 +48,7 @@ struct TlsConfig {
 
 struct CollectorConfig {
   std::string url;             // POSTs go to {url}/v1/capture
-  std::string write_key;       // resolved: from write_key, or read from write_key_file
+  SecretString write_key;      // resolved: from write_key, or read from write_key_file; zeroed when given up
   std::string write_key_file;  // kept so that a reload re-reads it
   Duration timeout{10'000};
   Compression compression = Compression::kNone;

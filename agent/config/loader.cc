@@ -1301,7 +1301,10 @@ bool ReadWriteKeyFile(const std::string& path, std::string* key, std::string* er
       return false;
     }
   }
-  *key = std::move(text);
+  // Neither the old key nor this copy may stay in freed memory.
+  CleanseString(*key);
+  key->assign(text);
+  CleanseString(text);
   return true;
 }
 

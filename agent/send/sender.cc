@@ -1,18 +1,44 @@
 #include "send/sender.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <ctime>
 
 #include "batch/gzip.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/secret.h"
 
 namespace tailtrack {
 
 namespace {
 constexpr size_t kMaxAnswer = 4096;         // what is kept of an answer's body
 constexpr uint64_t kMaxRetryAfterMs = 3'600'000;
+
+// Said once per start or reload: settings under which the write key may
+// reach someone other than the collector.
+void WarnIfTheKeyIsExposed(const CollectorConfig& c) {
+  if (c.tls.insecure_skip_verify) {
+    Log(LogLevel::kWarn, "collector.tls.insecure_skip_verify is on: the collector's certificate is not checked, so "
+        "the write key goes to whoever answers at {}", c.url);
+  }
+  static const char* const kLoopback[] = {"http://127.", "http://localhost", "http://[::1]"};
+  if (c.url.rfind("http://", 0) == 0 &&
+      std::none_of(std::begin(kLoopback), std::end(kLoopback), [&](const char* p) { return c.url.rfind(p, 0) == 0; })) {
+    Log(LogLevel::kWarn, "collector.url {} is plain http: the write key and the events cross the network unencrypted",
+        c.url);
+  }
+}
+
+// A header list holds the write key: zeroed before curl frees it.
+void FreeHeaders(curl_slist* list) {
+  for (curl_slist* item = list; item; item = item->next) OPENSSL_cleanse(item->data, std::strlen(item->data));
+  curl_slist_free_all(list);
+}
+
 }  // namespace
 
 struct Sender::Split {
@@ -28,6 +54,7 @@ struct Sender::Request {
   uint64_t settings = ~0ull;  // the settings_ its options were set for
   std::string gzipped;
   std::string answer;
+  bool answer_cut = false;  // the body went past kMaxAnswer: the transfer was stopped there
   char error[CURL_ERROR_SIZE] = {};
 };
 
@@ -60,9 +87,9 @@ Sender::Sender(uv_loop_t* loop, const CollectorConfig& config, SenderListener& l
 Sender::~Sender() {
   if (!closed()) Log(LogLevel::kError, "sender destroyed with open handles");
   for (Request* r : idle_) delete r;
-  curl_slist_free_all(headers_);
-  curl_slist_free_all(gzip_headers_);
-  for (curl_slist* list : old_headers_) curl_slist_free_all(list);
+  FreeHeaders(headers_);
+  FreeHeaders(gzip_headers_);
+  for (curl_slist* list : old_headers_) FreeHeaders(list);
   if (curl_global_) curl_global_cleanup();
 }
 
@@ -75,6 +102,7 @@ bool Sender::Init(std::string* error) {
   SetUrl();
   user_agent_ = std::string("tailtrack/") + TAILTRACK_VERSION;
   BuildHeaders(config_.write_key);
+  WarnIfTheKeyIsExposed(config_);
   multi_ = curl_multi_init();
   if (!multi_ || !headers_ || !gzip_headers_) {
     *error = "cannot initialise libcurl";
@@ -94,7 +122,8 @@ void Sender::BuildHeaders(const std::string& key) {
   headers_ = gzip_headers_ = nullptr;
   for (curl_slist** list : {&headers_, &gzip_headers_}) {
     *list = curl_slist_append(*list, "Content-Type: application/json");
-    *list = curl_slist_append(*list, ("X-Write-Key: " + key).c_str());
+    SecretString header = "X-Write-Key: " + key;
+    *list = curl_slist_append(*list, header.c_str());
     *list = curl_slist_append(*list, "Expect:");  // no 100-continue round trip for large bodies
   }
   gzip_headers_ = curl_slist_append(gzip_headers_, "Content-Encoding: gzip");
@@ -140,6 +169,7 @@ void Sender::Reconfigure(const CollectorConfig& config) {
   ++epoch_;
   SetUrl();
   BuildHeaders(config_.write_key);
+  WarnIfTheKeyIsExposed(config_);
   if (multi_) curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max(1, config_.max_in_flight)));
   // A 429's Retry-After is the collector's to lift, whatever changed here.
   if (state_ != CollectorState::kHealthy && state_ != CollectorState::kHeld) {
@@ -200,6 +230,7 @@ void Sender::Start(Job job) {
   }
   r->job = std::move(job);
   r->answer.clear();
+  r->answer_cut = false;
   r->error[0] = '\0';
   Batch& batch = *r->job.batch;
   if (++batch.attempts > 1) ++stats_.retries;
@@ -228,7 +259,15 @@ void Sender::Start(Job job) {
 size_t Sender::OnWrite(char* data, size_t size, size_t n, void* userp) {
   auto* r = static_cast<Request*>(userp);
   const size_t bytes = size * n;
-  if (r->answer.size() < kMaxAnswer) r->answer.append(data, std::min(bytes, kMaxAnswer - r->answer.size()));
+  // An answer longer than that is not read on: a collector (or whatever
+  // answers in its place) sending a body without end would otherwise hold a
+  // request until its timeout. The status is known by now and decides.
+  if (r->answer.size() + bytes > kMaxAnswer) {
+    r->answer.append(data, kMaxAnswer - r->answer.size());
+    r->answer_cut = true;
+    return 0;  // curl stops the transfer (CURLE_WRITE_ERROR) and closes the connection
+  }
+  r->answer.append(data, bytes);
   return bytes;
 }
 
@@ -324,6 +363,7 @@ void Sender::Finish(Request* r, CURLcode result) {
   Job job = std::move(r->job);
   const uint64_t epoch = r->epoch;
   long status = 0;
+  if (result == CURLE_WRITE_ERROR && r->answer_cut) result = CURLE_OK;  // answered; only the body was cut
   if (result == CURLE_OK) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   uint64_t retry_after = 0;
   const bool has_retry_after = status == 429 && RetryAfter(r->easy, &retry_after);

@@ -75,6 +75,7 @@ struct FileSourceStats {
   uint64_t bytes = 0;            // bytes read from files
   uint64_t truncated_lines = 0;  // longer than max_line_bytes, cut
   uint64_t skipped_lines = 0;    // longer than max_line_bytes, dropped
+  uint64_t nul_bytes = 0;        // NUL bytes skipped at the start of lines (a file's zeroed region)
   uint64_t files_opened = 0;
   uint64_t truncations = 0;      // files found shorter than their read offset
 };
@@ -174,6 +175,7 @@ class FileSource {
   CheckpointEntry Remember(const File* f) const;
   void Sleep(File* f);  // closes an idle file, remembering its position (dormant_)
   void KeepToBudget(size_t wanted);
+  void AdmitBacklog();
   void ScheduleRescan();
   static void OnRescan(uv_timer_t* t);
   File* FindOpen(dev_t dev, ino_t ino) const;  // the open file with this identity, if any
@@ -220,6 +222,7 @@ class FileSource {
   std::vector<File*> pumping_files_;    // Pump()'s copy of dirty_, kept for its capacity
   std::map<FileKey, CheckpointEntry> known_;    // the last run's positions not yet taken up
   std::map<FileKey, CheckpointEntry> dormant_;  // files closed (idle, or over the budget), opened again when they grow
+  std::vector<std::string> backlog_;  // new files the last stat pass found over the budget, opened as room frees
   std::map<FileKey, CheckpointEntry> finished_;  // rotated-away files closed with lines maybe unsettled
   // Generations rewritten in place (copytruncate) with lines maybe unsettled:
   // in the checkpoint (without a device and inode, which the new generation
@@ -240,6 +243,7 @@ class FileSource {
   FileSourceStats stats_;
   uint64_t closed_truncated_ = 0;
   uint64_t closed_skipped_ = 0;
+  uint64_t closed_nul_bytes_ = 0;
 };
 
 }  // namespace tailtrack

@@ -8,6 +8,10 @@
 // lines are dropped. A line longer than `max_line_bytes` is truncated at a
 // UTF-8 character boundary or skipped, as configured, and counted; the rest
 // of an over-long line is discarded up to its newline, even across calls.
+// NUL bytes at the start of a line (bytes framing only) are skipped and
+// counted: a log file preallocated, or extended by a crash before its data
+// blocks were written, reads as zeros, and the lines written after them must
+// not be lost inside one over-long line of NULs.
 #pragma once
 
 #include <cstdint>
@@ -119,6 +123,7 @@ class LineFramer {
 
   uint64_t truncated() const { return truncated_; }
   uint64_t skipped() const { return skipped_; }
+  uint64_t nul_bytes() const { return nul_bytes_; }
 
  private:
   template <typename Emit>
@@ -183,6 +188,7 @@ class LineFramer {
   std::string held_;         // for ReadBuffer()/Framed(): the incomplete last line
   uint64_t truncated_ = 0;
   uint64_t skipped_ = 0;
+  uint64_t nul_bytes_ = 0;   // skipped at the start of lines
 };
 
 template <typename Emit>
@@ -190,6 +196,12 @@ size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& e
   size_t pos = 0;
   const size_t newline = units_ == LineUnits::kBytes ? 1 : 2;
   while (pos < size) {
+    if (units_ == LineUnits::kBytes && !discarding_ && data[pos] == '\0') {
+      const size_t from = pos;
+      while (pos < size && data[pos] == '\0') ++pos;
+      nul_bytes_ += pos - from;
+      continue;
+    }
     size_t end;  // where the line's newline begins
     if (units_ == LineUnits::kBytes) {
       const void* nl = std::memchr(data + pos, '\n', size - pos);

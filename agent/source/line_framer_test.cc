@@ -34,6 +34,24 @@ TEST(LineFramer, SplitsAtNewlinesWithTheOffsetOfEachLine) {
   EXPECT_EQ(Feed(f, {"one\ntwo\nthree\n"}), (Lines{{"one", 0}, {"two", 4}, {"three", 8}}));
 }
 
+// A crash can leave a log file's end as zeros (its size was extended before
+// its data was written); the application then appends after them. The zeros
+// are no line, and the line after them is read whole, whatever their length.
+TEST(LineFramer, NulBytesAtTheStartOfALineAreSkippedAndCounted) {
+  LineFramer f(100, LongLine::kTruncate);
+  const std::string zeros(1000, '\0');
+  EXPECT_EQ(Feed(f, {"one\n" + zeros.substr(0, 300), zeros.substr(300), "two\n", std::string(3, '\0') + "\n"}),
+            (Lines{{"one", 0}, {"two", 1004}}));
+  EXPECT_EQ(f.nul_bytes(), 1003u);
+  EXPECT_EQ(f.truncated() + f.skipped(), 0u);
+}
+
+TEST(LineFramer, NulBytesInsideALineAreLeftToTheLine) {
+  LineFramer f(100, LongLine::kTruncate);
+  EXPECT_EQ(Feed(f, {std::string("a\0b\n", 4)}), (Lines{{std::string("a\0b", 3), 0}}));
+  EXPECT_EQ(f.nul_bytes(), 0u);
+}
+
 TEST(LineFramer, StripsOneCarriageReturnAndSkipsEmptyLines) {
   LineFramer f(100, LongLine::kTruncate);
   EXPECT_EQ(Feed(f, {"a\r\n\n\r\nb\r\r\n"}), (Lines{{"a", 0}, {"b\r", 6}}));

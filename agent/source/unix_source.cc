@@ -1,5 +1,6 @@
 #include "source/unix_source.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -168,11 +169,17 @@ bool UnixSource::Bind(int type, SourceError* error) {
   if (::lstat(path.c_str(), &st) != 0) {
     why = "cannot stat " + path + " after binding it: " + std::strerror(errno);
   } else {
+    // Never through a link someone put at the path since bind(): AT_SYMLINK_NOFOLLOW
+    // refuses a link (EOPNOTSUPP) instead of changing its target.
+    if (!S_ISSOCK(st.st_mode)) {
+      ::close(fd);  // not ours to remove
+      return fail(config_.path_mark, path + " was replaced by something that is not a socket after binding it");
+    }
     dev_ = st.st_dev;
     ino_ = st.st_ino;
-    if (::chmod(path.c_str(), config_.mode) != 0) {
+    if (::fchmodat(AT_FDCWD, path.c_str(), config_.mode, AT_SYMLINK_NOFOLLOW) != 0) {
       why = "cannot set the mode of " + path + ": " + std::strerror(errno);
-    } else if (gid != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
+    } else if (gid != static_cast<gid_t>(-1) && ::lchown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
       why = "cannot give " + path + " to group " + config_.group + ": " + std::strerror(errno);
       ::close(fd);
       ::unlink(path.c_str());

@@ -237,6 +237,54 @@ TEST_F(UnixSourceTest, ARegularFileAtThePathIsNeverReplaced) {
   EXPECT_EQ(testing::ReadFile(config_.path), "precious\n");
 }
 
+// A symlink planted at the socket's path (by whoever may write its
+// directory) is never followed: its target keeps its content, mode and
+// existence, and the link is left for an operator to look at.
+TEST_F(UnixSourceTest, ASymlinkAtThePathIsRefusedAndItsTargetIsNeverTouched) {
+  const std::string target = dir_ / "elsewhere/precious.txt";
+  std::filesystem::create_directories(dir_ / "elsewhere");
+  testing::WriteFile(target, "precious\n");
+  ASSERT_EQ(::chmod(target.c_str(), 0640), 0);
+  ASSERT_EQ(::symlink(target.c_str(), config_.path.c_str()), 0);
+  const SourceError error = StartFails();
+  EXPECT_NE(error.message.find("is not a socket"), std::string::npos) << error.message;
+  struct stat st;
+  ASSERT_EQ(::lstat(config_.path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the link itself was replaced or removed";
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(testing::ReadFile(target), "precious\n");
+}
+
+TEST_F(UnixSourceTest, ASymlinkToAStaleSocketIsRefusedAndThatSocketIsNotRemoved) {
+  const std::string target = dir_ / "other.sock";
+  {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, target.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::close(fd);  // stale: nobody listens
+  }
+  ASSERT_EQ(::symlink(target.c_str(), config_.path.c_str()), 0);
+  const SourceError error = StartFails();
+  EXPECT_NE(error.message.find("is not a socket"), std::string::npos) << error.message;
+  struct stat st;
+  ASSERT_EQ(::lstat(target.c_str(), &st), 0) << "the link's target was unlinked";
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  ASSERT_EQ(::lstat(config_.path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
+TEST_F(UnixSourceTest, ADanglingSymlinkAtThePathIsRefusedNotBoundThrough) {
+  const std::string target = dir_ / "would-be-created.sock";
+  ASSERT_EQ(::symlink(target.c_str(), config_.path.c_str()), 0);
+  const SourceError error = StartFails();
+  EXPECT_NE(error.message.find("is not a socket"), std::string::npos) << error.message;
+  struct stat st;
+  EXPECT_NE(::lstat(target.c_str(), &st), 0) << "a socket was made at the link's target";
+}
+
 TEST_F(UnixSourceTest, APathTooLongForSunPathIsAnError) {
   config_.path = dir_.path() + "/" + std::string(120, 'x') + ".sock";
   const SourceError error = StartFails();
