@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git python3 tzdata ca-certificates
   libuv1-dev libcurl4-openssl-dev libsimdjson-dev libyaml-cpp-dev libre2-dev
-  zlib1g-dev libssl-dev libhowardhinnant-date-dev libcli11-dev libfmt-dev
+  zlib1g-dev libssl-dev libhowardhinnant-date-dev libcli11-dev libfmt-dev libdeflate-dev
   libgtest-dev libgmock-dev libcpp-httplib-dev libbenchmark-dev libhttp-parser-dev
   logrotate
   # The Debian package's test: cpack's dpkg-shlibdeps, lintian, systemd-analyze

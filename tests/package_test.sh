@@ -47,7 +47,7 @@ for want in "Package: tailtrack" "Version: 0.1.0-1" "Section: admin" "Priority: 
   grep -qF "$want" <<<"$info" || fail "control has no \"$want\""
 done
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libuv1 libcurl4 libre2 libyaml-cpp passwd procps; do
+for lib in libc6 libuv1 libcurl4 libre2 libyaml-cpp libdeflate0 passwd procps; do
   grep -q "$lib" <<<"$depends" || fail "Depends has no $lib: $depends"
 done
 [[ $(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles) == "/etc/tailtrack/tailtrack.yaml" ]] ||

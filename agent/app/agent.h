@@ -89,7 +89,7 @@ struct ReloadStats {
 
 class Agent : private LineSink, private BatchListener, private DeliveryListener {
  public:
-  static constexpr size_t kMaxPendingFactor = 4;
+  static constexpr size_t kMaxPendingFactor = 2;  // 8 batches with the default 4 in flight: enough to keep them busy
   static constexpr uint64_t kCheckpointIntervalMs = 1'000;
   // How long socket writers may be made to wait while the pipeline is full.
   static constexpr int64_t kShedSocketsAfterMs = 2'000;

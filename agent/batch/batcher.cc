@@ -19,7 +19,11 @@ void Batcher::OnEvent(std::string_view event_json, const LineContext& line) {
       OnInvalid("event larger than batch.max_bytes allows", event_json, line);
       return;
     }
-    open_ = std::make_unique<Batch>(static_cast<size_t>(config_.max_bytes));
+    // Reserved for what the last batch held, not for max_bytes: a batch cut by
+    // max_events or flushed by age is usually far smaller, and Seal() would
+    // then copy it to give the rest back. The string grows if this one is larger.
+    const size_t expected = last_bytes_ ? last_bytes_ + last_bytes_ / 8 : static_cast<size_t>(config_.max_bytes);
+    open_ = std::make_unique<Batch>(std::min(expected, static_cast<size_t>(config_.max_bytes)));
     open_->id = next_id_++;
     open_->created_ms = MonotonicMillis();
     last_origin_ = 0;
@@ -38,6 +42,7 @@ void Batcher::OnInvalid(std::string_view reason, std::string_view event_json, co
 void Batcher::Flush() {
   if (!open_) return;
   open_->Seal();
+  last_bytes_ = open_->body().size();
   ++stats_.batches;
   listener_.OnBatch(std::move(open_));
 }

@@ -55,6 +55,7 @@ class Batcher : public EventSink {
   BatchListener& listener_;
   std::unique_ptr<Batch> open_;
   size_t last_origin_ = 0;
+  size_t last_bytes_ = 0;  // the body of the last batch handed on
   uint64_t next_id_ = 1;
   BatcherStats stats_;
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <re2/re2.h>
+#include <re2/set.h>
 #include <simdjson.h>
 #include <unistd.h>
 
@@ -109,7 +110,17 @@ struct SourceState {
   InnerFormat inner = InnerFormat::kText;
   const date::time_zone* zone = nullptr;
   std::vector<uint32_t> rules;
+  // With many rules, one RE2::Set of the rules' regexes says which of them can
+  // match a line, so that a line is tried against those only (see Prefilter()).
+  std::unique_ptr<RE2::Set> prefilter;
+  std::vector<uint32_t> filtered;    // by pattern of the set: its rule's position in `rules` (ascending)
+  std::vector<uint32_t> unfiltered;  // positions in `rules` of the rules always tried (ascending)
 };
+
+// A source with at least this many rules that match the line itself gets a
+// prefilter. Below it, trying the rules one by one costs less than the set's
+// DFA pass over the line (docs/performance.md, "Where CPU goes").
+constexpr size_t kPrefilterMinRules = 4;
 
 class RuleSetImpl final : public RuleSet {
  public:
@@ -122,6 +133,8 @@ class RuleSetImpl final : public RuleSet {
   Node CompileNode(const std::string& file, const std::string& key, const TemplateNode& t, const Resolver& resolve,
                    bool top);
 
+  void BuildPrefilter(SourceState& src);
+  bool Prefilter(const SourceState& src, Scope& scope);
   bool MatchRule(CompiledRule& rule, Scope& scope);
   void RepairLine(Scope& scope);
   bool Holds(const CompiledCondition& c, const Scope& scope);
@@ -145,6 +158,7 @@ class RuleSetImpl final : public RuleSet {
   // Scratch, reused from line to line.
   std::vector<std::string_view> caps_;
   std::vector<re2::StringPiece> pieces_;
+  std::vector<int> set_hits_;  // patterns of a prefilter that match the line
   std::string event_;
   std::string text_;
   std::string field_buf_;
@@ -173,6 +187,7 @@ RuleSetImpl::RuleSetImpl(const Config& config) {
     sources_.push_back(std::move(st));
   }
   for (size_t i = 0; i < config.rules.size(); ++i) CompileRule(config, i);
+  for (SourceState& src : sources_) BuildPrefilter(src);
   stats_.matched.assign(rules_.size(), 0);
   stats_.matched_by_source.assign(rules_.size() * sources_.size(), 0);
   stats_.invalid_by_source.assign(sources_.size(), 0);
@@ -462,16 +477,77 @@ void RuleSetImpl::Map(const LineContext& line, EventSink& sink) {
   }
 
   bool matched = false;
-  for (uint32_t r : src.rules) {
+  // Tries the rule at `position` in the source's order; true when it matched and does not continue.
+  const auto try_rule = [&](size_t position) {
+    const uint32_t r = src.rules[position];
     CompiledRule& rule = rules_[r];
-    if (!MatchRule(rule, scope)) continue;
+    if (!MatchRule(rule, scope)) return false;
     matched = true;
     ++stats_.matched[r];
     ++stats_.matched_by_source[r * sources_.size() + line.source];
     RenderRule(rule, scope, line, sink);
-    if (!rule.continue_matching) break;
+    return !rule.continue_matching;
+  };
+  if (src.prefilter && Prefilter(src, scope)) {
+    // The rules the set let through and the rules always tried, merged in the source's order.
+    size_t h = 0, u = 0;
+    while (h < set_hits_.size() || u < src.unfiltered.size()) {
+      const bool hit_first = u == src.unfiltered.size() ||
+                             (h < set_hits_.size() && src.filtered[set_hits_[h]] < src.unfiltered[u]);
+      if (try_rule(hit_first ? src.filtered[set_hits_[h++]] : src.unfiltered[u++])) break;
+    }
+  } else {
+    for (size_t i = 0; i < src.rules.size(); ++i) {
+      if (try_rule(i)) break;
+    }
   }
   if (!matched) ++stats_.unmatched[line.source];
+}
+
+// The rules whose regex is matched against the line itself (not a JSON
+// field) go into one RE2::Set, in the source's order; rules without a regex,
+// or with `field`, are always tried. Their `when` conditions, `continue` and
+// the order are untouched: the set only skips rules whose regex cannot match.
+void RuleSetImpl::BuildPrefilter(SourceState& src) {
+  size_t eligible = 0;
+  for (uint32_t r : src.rules) eligible += rules_[r].re && !rules_[r].has_field;
+  if (eligible < kPrefilterMinRules) return;
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto set = std::make_unique<RE2::Set>(options, RE2::UNANCHORED);
+  std::vector<uint32_t> filtered, unfiltered;
+  for (uint32_t i = 0; i < src.rules.size(); ++i) {
+    const CompiledRule& rule = rules_[src.rules[i]];
+    if (!rule.re || rule.has_field) {
+      unfiltered.push_back(i);
+      continue;
+    }
+    // Compiled alone, so not expected to fail: then every rule is tried.
+    if (set->Add(rule.re->pattern(), nullptr) != static_cast<int>(filtered.size())) return;
+    filtered.push_back(i);
+  }
+  if (!set->Compile()) return;
+  src.prefilter = std::move(set);
+  src.filtered = std::move(filtered);
+  src.unfiltered = std::move(unfiltered);
+  set_hits_.reserve(std::max(set_hits_.capacity(), eligible));
+}
+
+// Puts in set_hits_, ascending, the patterns of `src`'s prefilter that match the line.
+// False if the set could not decide (its DFA ran out of memory): then every
+// rule is tried, as without a prefilter.
+bool RuleSetImpl::Prefilter(const SourceState& src, Scope& scope) {
+  // The rules match the line as repaired (RepairLine): so does the set.
+  RepairLine(scope);
+  RE2::Set::ErrorInfo error{};
+  if (!src.prefilter->Match(re2::StringPiece(scope.line.data(), scope.line.size()), &set_hits_, &error) &&
+      error.kind != RE2::Set::kNoError) {
+    set_hits_.clear();
+    return false;
+  }
+  // RE2 lists them as its DFA found them; usually one or two.
+  std::sort(set_hits_.begin(), set_hits_.end());
+  return true;
 }
 
 // RE2 reads UTF-8: a byte that is not part of valid UTF-8 is matched by

@@ -2,7 +2,7 @@
 //
 // Single-threaded: a RuleSet owns scratch buffers and is used from one thread
 // (the loop). Map() never throws and never allocates on the path of a line that
-// matches no rule.
+// matches no rule (but for RE2::Set's match list, on sources with a prefilter).
 #pragma once
 
 #include <cstdint>

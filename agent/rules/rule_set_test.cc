@@ -1,5 +1,6 @@
 #include "rules/rule_set.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -217,6 +218,76 @@ TEST(RuleMap, FirstMatchWinsUnlessContinue) {
   const auto events = MapLines(c, 0, {"joe"});
   ASSERT_EQ(events.size(), 2u);
   EXPECT_NE(events[1].find("\"userId\":\"JOE\""), std::string::npos);
+}
+
+// Many rules get a prefilter (an RE2::Set of their regexes). What each line
+// makes must be what trying the rules one by one makes: each rule alone (one
+// rule has no prefilter) says whether it matches, and the rules in order, up to
+// the first match without `continue`, say which events come out.
+void ExpectSameAsRulesOneByOne(const Config& c, uint32_t source, const std::vector<std::string>& lines) {
+  for (size_t n = 0; n < lines.size(); ++n) {
+    std::vector<std::string> expected;
+    for (const RuleConfig& rule : c.rules) {
+      Config alone = c;
+      alone.rules = {rule};
+      const auto events = MapLines(alone, source, {lines[n]});
+      if (events.empty()) continue;
+      expected.insert(expected.end(), events.begin(), events.end());
+      if (!rule.continue_matching) break;
+    }
+    EXPECT_EQ(MapLines(c, source, {lines[n]}), expected) << "line " << n << ": " << lines[n];
+  }
+}
+
+TEST(RulePrefilter, TextRulesKeepTheirOrderContinueAndConditions) {
+  Config c = Base();
+  c.rules.push_back(Rule("login", "app", R"(^(?P<user>\S+) INFO login)", Track()));
+  c.rules.push_back(Rule("any-info", "app", R"(^(?P<user>\S+) INFO )", Track("{{ user | upper }}")));
+  c.rules.push_back(Rule("vip", "app", R"((?P<user>vip\w*) )", Track()));
+  c.rules.back().continue_matching = true;
+  c.rules.push_back(Rule("error", "app", R"(^(?P<user>\S+) ERROR (?P<code>\d+))", Track()));
+  c.rules.back().when = {Condition{"code", Condition::Kind::kIn, "", {"500", "503"}, true, {}}};
+  c.rules.push_back(Rule("no-regex", "app", "", Track("{{ _source }}")));
+  c.rules.back().when = {Condition{"_line", Condition::Kind::kRegex, "fallback", {}, true, {}}};
+  c.rules.push_back(Rule("warn", "app", R"((?:WARN|NOTICE) (?P<user>\S+))", Track()));
+  c.rules.push_back(Rule("last", "app", R"((?P<user>\S+)$)", Track()));
+  c.rules.back().continue_matching = true;
+  ExpectSameAsRulesOneByOne(c, 0, {"joe INFO login ok", "joe INFO logout", "vipann INFO login", "vipann ERROR 500",
+                                   "bob ERROR 404", "bob ERROR 503", "x fallback WARN amy", "x WARN amy",
+                                   "nothing here", "caf\xE9 INFO login", "vip\xFF ERROR 500", "", " ",
+                                   "fallback "});  // no regex matches the last one: the rule without one does
+  c.rules[1].continue_matching = true;
+  c.rules[2].continue_matching = false;
+  ExpectSameAsRulesOneByOne(c, 0, {"joe INFO login ok", "vipann INFO login", "vipann ERROR 500", "x fallback"});
+}
+
+TEST(RulePrefilter, JsonRulesWithAndWithoutRegexOrFieldKeepTheirOrder) {
+  Config c = Base();
+  c.rules.push_back(Rule("by-line", "js", R"("level":"error")", Track("{{ user }}")));
+  c.rules.push_back(Rule("by-field", "js", "^admin", Track("{{ user }}")));
+  c.rules.back().field = "user";
+  c.rules.push_back(Rule("when-only", "js", "", Track("{{ user | upper }}")));
+  c.rules.back().when = {Condition{"n", Condition::Kind::kRegex, "^4", {}, true, {}}};
+  c.rules.back().continue_matching = true;
+  c.rules.push_back(Rule("kind-a", "js", R"("kind":"a")", Track("{{ user }}")));
+  c.rules.push_back(Rule("kind-b", "js", R"("kind":"b")", Track("{{ user }}")));
+  c.rules.push_back(Rule("user", "js", R"("user":")", Track("{{ user }}")));
+  ExpectSameAsRulesOneByOne(c, 1, {R"({"user":"u1","level":"error","kind":"a"})", R"({"user":"admin2","kind":"b"})",
+                                   R"({"user":"u3","n":42,"kind":"b"})", R"({"user":"u4","n":5,"kind":"a"})",
+                                   R"({"user":"u5"})", R"({"user" : "u7", "n": 47})", "{\"user\":\"caf\xE9\",\"kind\":\"a\"}", "[1]"});
+}
+
+TEST(RulePrefilter, ManyRulesFindTheOneThatMatches) {
+  Config c = Base();
+  for (int i = 0; i < 100; ++i) {
+    c.rules.push_back(Rule(fmt::format("r{}", i), "app", fmt::format(R"(^(?P<user>\S+) INFO event{} )", i), Track()));
+  }
+  RuleStats stats;
+  const auto events = MapLines(c, 0, {"u INFO event7 x", "u INFO event99 x", "u INFO event100 x"}, nullptr, &stats);
+  EXPECT_EQ(events.size(), 2u);
+  EXPECT_EQ(stats.matched[7], 1u);
+  EXPECT_EQ(stats.matched[99], 1u);
+  EXPECT_EQ(stats.unmatched[0], 1u);
 }
 
 TEST(RuleMap, ASourceNamedTwiceRunsTheRuleOnce) {
