@@ -131,7 +131,9 @@ TEST(SystemdNotifyE2eTest, ReadyThenWatchdogAtHalfTheDeadlineThenStatusWithRates
       << Describe(systemd.received());
 
   // The pings come at half WATCHDOG_USEC: never late enough for systemd to
-  // restart the agent, and not faster than asked.
+  // restart the agent, and not faster than asked. (On average: a ping the
+  // loaded machine delayed is followed by one sooner, the timer's period
+  // being fixed.)
   std::vector<Clock::time_point> pings;
   for (const auto& x : systemd.received()) {
     if (x.text == "WATCHDOG=1") pings.push_back(x.at);
@@ -139,8 +141,11 @@ TEST(SystemdNotifyE2eTest, ReadyThenWatchdogAtHalfTheDeadlineThenStatusWithRates
   for (size_t i = 1; i < pings.size(); ++i) {
     const auto gap = std::chrono::duration_cast<milliseconds>(pings[i] - pings[i - 1]).count();
     EXPECT_LT(gap, kWatchdogUsec / 1000) << "ping " << i;
-    EXPECT_GE(gap, kWatchdogUsec / 1000 / 4) << "ping " << i;
   }
+  ASSERT_GE(pings.size(), 6u);
+  const auto mean_gap =
+      std::chrono::duration_cast<milliseconds>(pings.back() - pings.front()).count() / int64_t(pings.size() - 1);
+  EXPECT_GE(mean_gap, kWatchdogUsec / 1000 / 4);
 
   agent.Signal(SIGTERM);
   ASSERT_TRUE(systemd.ReceiveUntil(
