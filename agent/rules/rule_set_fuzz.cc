@@ -35,11 +35,16 @@ class CheckSink final : public EventSink {
 
  private:
   void Check(std::string_view event, bool sendable) {
-    if (!simdjson::validate_utf8(event.data(), event.size())) std::abort();
+    if (!simdjson::validate_utf8(event.data(), event.size())) Fail("not UTF-8", event);
     auto doc = parser_.parse(event.data(), event.size(), true);
-    if (doc.error() || !doc.value_unsafe().is_object()) std::abort();
+    if (doc.error()) Fail(simdjson::error_message(doc.error()), event);
+    if (!doc.value_unsafe().is_object()) Fail("not an object", event);
     std::string_view id;
-    if (sendable && (doc.value_unsafe()["messageId"].get(id) || id.empty())) std::abort();
+    if (sendable && (doc.value_unsafe()["messageId"].get(id) || id.empty())) Fail("no messageId", event);
+  }
+  [[noreturn]] static void Fail(const char* why, std::string_view event) {
+    std::fprintf(stderr, "%s: %.*s\n", why, static_cast<int>(event.size()), event.data());
+    std::abort();
   }
   simdjson::dom::parser parser_;
 };

@@ -84,6 +84,7 @@ class LineFramer {
   // offset `next`), then forgets it.
   template <typename Emit>
   void FlushHeld(uint64_t next, Emit&& emit) {
+    if (discarding_) return;  // at most half a UTF-16 code unit, not a line
     FlushPartial(held_.data(), held_.size(), next - held_.size(), emit);
     held_.clear();
   }
@@ -94,7 +95,7 @@ class LineFramer {
   // its memory is freed.
   template <typename Emit>
   void CutHeld(uint64_t next, Emit&& emit) {
-    if (held_.empty()) return;
+    if (held_.empty() || discarding_) return;
     if (on_long_ == LongLine::kSkip) {
       ++skipped_;
     } else {
@@ -104,9 +105,12 @@ class LineFramer {
       if (!line.empty()) emit(line, next - held_.size());
     }
     discarding_ = true;
+    const size_t keep = HalfUnit(next);
+    std::string half = held_.substr(held_.size() - keep);
     std::string().swap(held_);
+    held_ = std::move(half);
   }
-  bool holds_partial() const { return !held_.empty(); }
+  bool holds_partial() const { return !held_.empty() && !discarding_; }
   size_t held_bytes() const { return held_.size(); }
   void DropHeld() { held_.clear(); }
 
@@ -159,6 +163,11 @@ class LineFramer {
     if (FitsOrIsCut(line, cut)) emit(line, offset);
   }
 
+  // What a discarded UTF-16 line must still keep when the bytes read so far
+  // end at an odd offset `end`: the first byte of a code unit, which may be
+  // half of the newline that ends the discarding. (Found by line_framer_fuzz.)
+  size_t HalfUnit(uint64_t end) const { return units_ != LineUnits::kBytes && (end & 1) ? 1 : 0; }
+
   // Where the code unit '\n' ends, from data[pos] (whose file offset is
   // start + pos); npos if none. Sets the byte order at offset 0 for kUtf16Bom.
   size_t FindUtf16Newline(const char* data, size_t size, size_t pos, uint64_t start) {
@@ -207,7 +216,7 @@ size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& e
     }
     pos = end + newline;
   }
-  if (discarding_) return 0;  // the tail belongs to a line already handled
+  if (discarding_) return HalfUnit(start + size);  // the tail belongs to a line already handled
   const size_t tail = size - pos;
   // An incomplete line may not grow without bound: handle it now (a '\r' may
   // still be stripped, hence the +1) and drop the rest of it as it comes.
@@ -222,7 +231,7 @@ size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& e
       if (!line.empty()) emit(line, start + pos);
     }
     discarding_ = true;
-    return 0;
+    return HalfUnit(start + size);
   }
   return tail;
 }

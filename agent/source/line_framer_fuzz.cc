@@ -10,6 +10,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -73,6 +74,15 @@ struct Model {
   }
 };
 
+void Print(const char* who, const Lines& lines) {
+  std::fprintf(stderr, "%s:\n", who);
+  for (const auto& [offset, line] : lines) {
+    std::fprintf(stderr, "  %llu [", static_cast<unsigned long long>(offset));
+    for (unsigned char c : line) std::fprintf(stderr, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c", c);
+    std::fprintf(stderr, "]\n");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -99,6 +109,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Model model{units, max, on_long, {}};
   model.Stream(stream);
   if (got != model.lines || framer.truncated() != model.truncated || framer.skipped() != model.skipped) {
+    std::fprintf(stderr, "units %d, max_line_bytes %llu, %s; truncated %llu (model %llu), skipped %llu (model %llu)\n",
+                 static_cast<int>(units), static_cast<unsigned long long>(max), on_long == LongLine::kSkip ? "skip" : "truncate",
+                 static_cast<unsigned long long>(framer.truncated()), static_cast<unsigned long long>(model.truncated),
+                 static_cast<unsigned long long>(framer.skipped()), static_cast<unsigned long long>(model.skipped));
+    Print("framer", got);
+    Print("model", model.lines);
     std::abort();
   }
   return 0;
