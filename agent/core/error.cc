@@ -4,10 +4,6 @@
 
 namespace tailtrack {
 
-namespace {
-
-// A message quotes what the user wrote (a regex, a template), which may hold
-// line breaks; the error stays one line, with them written as \n and \r.
 std::string OneLine(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -22,8 +18,6 @@ std::string OneLine(std::string_view text) {
   }
   return out;
 }
-
-}  // namespace
 
 ConfigError::ConfigError(const std::string& file, Mark mark, const std::string& message)
     : std::runtime_error(OneLine(fmt::format("{}:{}:{}: {}", file, mark.line, mark.column, message))),
