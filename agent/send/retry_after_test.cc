@@ -23,6 +23,12 @@ TEST(RetryAfter, AnHttpDateInAnyOfItsFormsIsTheTimeLeftUntilIt) {
   EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", kNow), kMaxRetryAfterMs);
 }
 
+// Found by retry_after_fuzz: curl reads a nine-digit year, whose seconds
+// overflowed when counted in milliseconds.
+TEST(RetryAfter, ADateTooFarToCountInMillisecondsIsTheLongestDelay) {
+  EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 999999999 23:59:59 GMT", kNow), kMaxRetryAfterMs);
+}
+
 TEST(RetryAfter, AnythingElseSaysNothing) {
   for (const char* value : {"", "-1", "1.5", "soon", "120 seconds"}) {
     EXPECT_EQ(ParseRetryAfter(value, kNow), std::nullopt) << value;
