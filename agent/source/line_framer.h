@@ -218,9 +218,10 @@ size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& e
   }
   if (discarding_) return HalfUnit(start + size);  // the tail belongs to a line already handled
   const size_t tail = size - pos;
-  // An incomplete line may not grow without bound: handle it now (a '\r' may
-  // still be stripped, hence the +1) and drop the rest of it as it comes.
-  if (tail > max_ + newline) {
+  // An incomplete line may not grow without bound: handle it now and drop the
+  // rest of it as it comes. It may still end in a '\r' to strip and all but
+  // the last byte of its newline (UTF-16: three bytes; found by line_framer_fuzz).
+  if (tail > max_ + 2 * newline - 1) {
     if (units_ != LineUnits::kBytes) {
       EmitUtf16Line(std::string_view(data + pos, tail), start + pos, emit);  // over max_: cut or skipped
     } else if (on_long_ == LongLine::kSkip) {

@@ -88,6 +88,15 @@ TEST(LineFramer, AUtf16LongLinesNewlineSplitAcrossReadsEndsItsDiscarding) {
   EXPECT_EQ(f.truncated(), 1u);
 }
 
+// Found by line_framer_fuzz: a UTF-16 line of exactly max_line_bytes, read up
+// to its '\r' and the first byte of its newline, was taken for a long line.
+TEST(LineFramer, AUtf16LineThatFitsIsNotCutWhileItsCrLfArrives) {
+  LineFramer f(4, LongLine::kSkip, LineUnits::kUtf16Le);
+  const std::string u16("a\0b\0\r\0\n\0", 8);
+  EXPECT_EQ(Feed(f, {u16.substr(0, 7), u16.substr(7)}), (Lines{{std::string("a\0b\0", 4), 0}}));
+  EXPECT_EQ(f.skipped(), 0u);
+}
+
 TEST(Utf8Prefix, NeverEndsInsideACharacter) {
   EXPECT_EQ(Utf8Prefix("a\xE2\x82\xAC", 3), "a");      // € is 3 bytes
   EXPECT_EQ(Utf8Prefix("a\xE2\x82\xAC", 4), "a\xE2\x82\xAC");
