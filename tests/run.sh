@@ -30,11 +30,19 @@ case "${1:-}" in
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTAILTRACK_FUZZ=ON -DTAILTRACK_TESTS=OFF -DTAILTRACK_BENCH=OFF
     cmake --build build-fuzz -j"$jobs"
+    # Each target starts from its seeds in tests/fuzz/corpus/<target> (read
+    # only) and what earlier runs found in build-fuzz/corpus/<target>, with
+    # its dictionary when it has one.
     for f in build-fuzz/*_fuzz; do
       [[ -x "$f" ]] || continue
-      echo "== $f for ${secs}s"
-      mkdir -p "build-fuzz/corpus/$(basename "$f")"
-      "$f" -max_total_time="$secs" -rss_limit_mb=2048 "build-fuzz/corpus/$(basename "$f")"
+      t=$(basename "$f" _fuzz)
+      echo "== $t for ${secs}s"
+      mkdir -p "build-fuzz/corpus/$t"
+      args=(-max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1)
+      [[ -f "tests/fuzz/dict/$t.dict" ]] && args+=(-dict="tests/fuzz/dict/$t.dict")
+      seeds=()
+      [[ -d "tests/fuzz/corpus/$t" ]] && seeds=("tests/fuzz/corpus/$t")
+      "$f" "${args[@]}" "build-fuzz/corpus/$t" "${seeds[@]}"
     done
     ;;
   --chaos)

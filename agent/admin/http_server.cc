@@ -1,11 +1,9 @@
 #include "admin/http_server.h"
 
-#include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <climits>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -18,11 +16,7 @@ struct AdminServer::Connection {
   uv_timer_t timer;
   uv_write_t write;
   uv_shutdown_t shutdown;
-  http_parser parser;
-  std::string url;
-  size_t received = 0;
-  int reject = 0;         // a status decided while parsing the head (405, 413)
-  bool complete = false;  // the request is whole
+  AdminRequestParser request;
   bool answered = false;  // the response is queued: what comes after is read and ignored
   bool written = false;
   bool peer_done = false;  // the client closed its side after its request: close once the answer is out
@@ -45,46 +39,6 @@ std::string_view Reason(int status) {
     case 503: return "Service Unavailable";
     default: return "Error";
   }
-}
-
-int OnUrl(http_parser* p, const char* at, size_t length) {
-  auto* c = static_cast<AdminServer::Connection*>(p->data);
-  // The head's size is bounded by the caller; this only keeps the copy small.
-  if (c->url.size() + length <= AdminServer::kMaxRequestBytes) c->url.append(at, length);
-  return 0;
-}
-
-int OnHeadersComplete(http_parser* p) {
-  auto* c = static_cast<AdminServer::Connection*>(p->data);
-  if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
-    c->reject = 405;
-    return -1;  // stops the parser: the body, if any, is not read
-  }
-  const bool body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
-  if (body) {
-    c->reject = 413;
-    return -1;
-  }
-  return 0;
-}
-
-int OnMessageComplete(http_parser* p) {
-  auto* c = static_cast<AdminServer::Connection*>(p->data);
-  c->complete = true;
-  http_parser_pause(p, 1);  // one request per connection: whatever follows is ignored
-  return 0;
-}
-
-const http_parser_settings& Settings() {
-  static const http_parser_settings settings = [] {
-    http_parser_settings s;
-    http_parser_settings_init(&s);
-    s.on_url = OnUrl;
-    s.on_headers_complete = OnHeadersComplete;
-    s.on_message_complete = OnMessageComplete;
-    return s;
-  }();
-  return settings;
 }
 
 }  // namespace
@@ -172,8 +126,6 @@ void AdminServer::OnConnection() {
   ++c->handles;
   ++open_handles_;
   uv_timer_start(&c->timer, OnTimeout, options_.timeout_ms, 0);
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), OnAlloc, OnRead);
 }
 
@@ -198,21 +150,10 @@ void AdminServer::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (c->answered || nread == 0) return;
-  c->received += static_cast<size_t>(nread);
-  http_parser_execute(&c->parser, &Settings(), buf->base, static_cast<size_t>(nread));
-  const http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-  if (c->reject == 405) {
-    self->Fail(c, 405, "only GET and HEAD are served");
-  } else if (c->reject == 413) {
-    self->Fail(c, 413, "a request body is not accepted");
-  } else if (c->received > kMaxRequestBytes) {
-    self->Fail(c, 431, fmt::format("request head over {} bytes", kMaxRequestBytes));
-  } else if (c->complete) {
-    std::string_view path = c->url;
-    if (const size_t q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
-    self->Respond(c, 0, "", self->handler_(path));
-  } else if (err != HPE_OK) {
-    self->Fail(c, 400, http_errno_description(err));
+  switch (c->request.Feed(buf->base, static_cast<size_t>(nread))) {
+    case AdminRequestParser::Outcome::kIncomplete: break;
+    case AdminRequestParser::Outcome::kRequest: self->Respond(c, 0, "", self->handler_(c->request.path())); break;
+    case AdminRequestParser::Outcome::kRefused: self->Fail(c, c->request.status(), c->request.reason()); break;
   }
 }
 
@@ -224,7 +165,7 @@ void AdminServer::Fail(Connection* c, int status, std::string_view reason) {
 void AdminServer::Respond(Connection* c, int status, std::string_view extra_headers, const AdminResponse& response) {
   if (status == 0) status = response.status;
   c->answered = true;
-  const bool head = c->parser.method == HTTP_HEAD && c->reject == 0;
+  const bool head = c->request.head();
   c->out = fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n"
       "Connection: close\r\n{}\r\n",

@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include "admin/request_parser.h"
+
 namespace tailtrack {
 
 struct AdminResponse {
@@ -39,7 +41,7 @@ struct AdminServerOptions {
 
 class AdminServer {
  public:
-  static constexpr size_t kMaxRequestBytes = 8 * 1024;
+  static constexpr size_t kMaxRequestBytes = AdminRequestParser::kMaxRequestBytes;
 
   // `path` is the request's path without its query string.
   using Handler = std::function<AdminResponse(std::string_view path)>;

@@ -1,10 +1,19 @@
 #include "config/env.h"
 
+#include "core/error.h"
+
 namespace tailtrack {
 namespace {
 
 bool IsNameStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
+
+// The error quotes what the user wrote: one line all the same. (Found by
+// config_values_fuzz.)
+bool Refuse(std::string* error) {
+  *error = OneLine(*error);
+  return false;
+}
 
 }  // namespace
 
@@ -28,7 +37,7 @@ bool SubstituteEnv(std::string_view text, const EnvLookup& env, bool secret, std
     const size_t close = text.find('}', i + 2);
     if (close == std::string_view::npos) {
       *error = "unterminated \"${\" (write $$ for a literal $)";
-      return false;
+      return Refuse(error);
     }
     const std::string_view ref = text.substr(i, close + 1 - i);
     const std::string_view body = text.substr(i + 2, close - i - 2);
@@ -42,7 +51,7 @@ bool SubstituteEnv(std::string_view text, const EnvLookup& env, bool secret, std
       *error = secret ? std::string("invalid variable reference")
                       : "invalid variable reference \"" + std::string(ref) + "\"";
       *error += " (expected ${NAME}, ${NAME:-default} or ${NAME:?message}; substitution is not nested)";
-      return false;
+      return Refuse(error);
     }
     const std::string name_str(name);
     const std::optional<std::string> value = env ? env(name_str) : std::nullopt;
@@ -53,14 +62,14 @@ bool SubstituteEnv(std::string_view text, const EnvLookup& env, bool secret, std
         const std::string_view message = rest.substr(2);
         *error = "environment variable " + name_str + " is " + (value ? "empty" : "not set");
         if (!message.empty()) *error += ": " + std::string(message);
-        return false;
+        return Refuse(error);
       }
       *out += *value;
     } else {
       if (!value) {
         *error = "environment variable " + name_str + " is not set (write ${" + name_str +
                  ":-default} to give a default)";
-        return false;
+        return Refuse(error);
       }
       *out += *value;
     }

@@ -58,6 +58,14 @@ TEST(ConfigEnvSubstitution, ReportsWhatIsWrong) {
                            "${NAME:?message}; substitution is not nested)");
 }
 
+// Found by config_values_fuzz: an error quoting a reference or a message with
+// a line break was two lines.
+TEST(ConfigEnvSubstitution, ErrorsQuotingLineBreaksAreOneLine) {
+  EXPECT_EQ(Sub("${UN\nSET}"), "error: invalid variable reference \"${UN\\nSET}\" (expected ${NAME}, "
+                               "${NAME:-default} or ${NAME:?message}; substitution is not nested)");
+  EXPECT_EQ(Sub("${MISSING:?one\r\ntwo}"), "error: environment variable MISSING is not set: one\\r\\ntwo");
+}
+
 TEST(ConfigEnvSubstitution, SecretValuesAreNotQuotedInErrors) {
   std::string out, error;
   EXPECT_FALSE(SubstituteEnv("abc${not valid}", TestEnv(), true, &out, &error));

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace tailtrack {
 
@@ -20,6 +21,10 @@ struct Mark {
 
 // One readable line: "FILE:LINE:COLUMN: message". Commands print what() and
 // exit 78 (EX_CONFIG).
+// `text` with its line breaks written as \n and \r: an error quotes what the
+// user wrote (a regex, a template, a ${VAR} reference), and stays one line.
+std::string OneLine(std::string_view text);
+
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(const std::string& file, Mark mark, const std::string& message);

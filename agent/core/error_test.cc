@@ -11,4 +11,10 @@ TEST(ConfigError, WhatIsOneLineWithFileLineAndColumn) {
   EXPECT_EQ(e.message(), "unknown key \"colector\"");
 }
 
+TEST(ConfigError, LineBreaksInWhatItQuotesAreWrittenOut) {
+  ConfigError e("c.yaml", Mark{3, 7}, "bad regex: a\nb\r\nc");
+  EXPECT_STREQ(e.what(), "c.yaml:3:7: bad regex: a\\nb\\r\\nc");
+  EXPECT_EQ(e.message(), "bad regex: a\\nb\\r\\nc");
+}
+
 }  // namespace tailtrack

@@ -161,7 +161,13 @@ void AppendUint(std::string& out, uint64_t value) {
 bool AppendDouble(std::string& out, double value) {
   if (!std::isfinite(value)) return false;
   char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, value);
+  // Past 64-bit integers the shortest form may be all digits (1.8e20 as
+  // "178859639454016765952"), which parsers that read integers as 64 bits
+  // (simdjson, Go's) refuse: those are written with an exponent. (Found by
+  // rule_set_fuzz.)
+  const bool huge = std::fabs(value) >= 9223372036854775808.0;
+  const auto r = huge ? std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific)
+                      : std::to_chars(buf, buf + sizeof buf, value);
   out.append(buf, r.ptr - buf);
   return true;
 }

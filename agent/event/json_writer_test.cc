@@ -64,6 +64,20 @@ TEST(JsonWriter, WritesDoublesInTheirShortestExactForm) {
   EXPECT_EQ(out, "-9223372036854775808");
 }
 
+// Found by rule_set_fuzz: `| number` of "00178859639454016762223" gave an
+// integer literal past 64 bits, which simdjson (and the collector) refuse.
+TEST(JsonWriter, WritesDoublesPastSixtyFourBitIntegersWithAnExponent) {
+  std::string out;
+  EXPECT_TRUE(AppendDouble(out, 178859639454016762223.0));
+  EXPECT_EQ(out, "1.7885963945401677e+20");
+  out.clear();
+  EXPECT_TRUE(AppendDouble(out, -1e19));
+  EXPECT_EQ(out, "-1e+19");
+  out.clear();
+  EXPECT_TRUE(AppendDouble(out, 4611686018427387904.0));  // 2^62: digits still fit
+  EXPECT_EQ(out, "4611686018427387904");
+}
+
 TEST(JsonWriter, RefusesNanAndInfinity) {
   std::string out;
   EXPECT_FALSE(AppendDouble(out, std::numeric_limits<double>::quiet_NaN()));

@@ -136,6 +136,14 @@ TEST(RuleCompile, BadRegexGivesRe2sReasonAtTheRegex) {
   EXPECT_EQ(CompileError(c), "t.yaml:4:12: bad regex in rule \"r\": missing ): ^(?P<user>\\S+");
 }
 
+// Found by config_loader_fuzz: a regex written over several lines (a quoted
+// YAML scalar keeps a blank line as a line break) made a two-line error.
+TEST(RuleCompile, ABadRegexWithALineBreakIsStillAOneLineError) {
+  Config c = Base();
+  c.rules.push_back(Rule("r", "app", "^(?P<:\n  url: x", Track()));
+  EXPECT_EQ(CompileError(c), "t.yaml:4:12: bad regex in rule \"r\": invalid named capture group: (?P<:\\n  url: x");
+}
+
 TEST(RuleCompile, UnknownFilterIsAnErrorAtItsTemplate) {
   Config c = Base();
   c.rules.push_back(Rule("r", "app", "^(?P<user>\\S+)", Track("{{ user | shout }}")));

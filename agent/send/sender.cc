@@ -11,13 +11,12 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "send/retry_after.h"
 
 namespace tailtrack {
 
 namespace {
 constexpr size_t kMaxAnswer = 4096;         // what is kept of an answer's body
-constexpr uint64_t kMaxRetryAfterMs = 3'600'000;
-
 // Said once per start or reload: settings under which the write key may
 // reach someone other than the collector.
 void WarnIfTheKeyIsExposed(const CollectorConfig& c) {
@@ -526,19 +525,9 @@ uint64_t Sender::Backoff() {
 bool Sender::RetryAfter(CURL* easy, uint64_t* delay_ms) {
   curl_header* h = nullptr;
   if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h || !h->value) return false;
-  const std::string value = h->value;
-  if (value.empty()) return false;
-  uint64_t ms;
-  if (std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    ms = value.size() > 7 ? kMaxRetryAfterMs : std::stoull(value) * 1000;
-  } else {
-    const time_t when = curl_getdate(value.c_str(), nullptr);
-    if (when < 0) return false;
-    const int64_t diff = static_cast<int64_t>(when) * 1000 - WallClockMillis();
-    ms = diff > 0 ? static_cast<uint64_t>(diff) : 0;
-  }
-  *delay_ms = std::min(ms, kMaxRetryAfterMs);
-  return true;
+  const std::optional<uint64_t> ms = ParseRetryAfter(h->value, WallClockMillis());
+  if (ms) *delay_ms = *ms;
+  return ms.has_value();
 }
 
 void Sender::Close() {

@@ -88,6 +88,7 @@ class LineFramer {
   // offset `next`), then forgets it.
   template <typename Emit>
   void FlushHeld(uint64_t next, Emit&& emit) {
+    if (discarding_) return;  // at most half a UTF-16 code unit, not a line
     FlushPartial(held_.data(), held_.size(), next - held_.size(), emit);
     held_.clear();
   }
@@ -98,7 +99,7 @@ class LineFramer {
   // its memory is freed.
   template <typename Emit>
   void CutHeld(uint64_t next, Emit&& emit) {
-    if (held_.empty()) return;
+    if (held_.empty() || discarding_) return;
     if (on_long_ == LongLine::kSkip) {
       ++skipped_;
     } else {
@@ -108,9 +109,12 @@ class LineFramer {
       if (!line.empty()) emit(line, next - held_.size());
     }
     discarding_ = true;
+    const size_t keep = HalfUnit(next);
+    std::string half = held_.substr(held_.size() - keep);
     std::string().swap(held_);
+    held_ = std::move(half);
   }
-  bool holds_partial() const { return !held_.empty(); }
+  bool holds_partial() const { return !held_.empty() && !discarding_; }
   size_t held_bytes() const { return held_.size(); }
   void DropHeld() { held_.clear(); }
 
@@ -163,6 +167,11 @@ class LineFramer {
     };
     if (FitsOrIsCut(line, cut)) emit(line, offset);
   }
+
+  // What a discarded UTF-16 line must still keep when the bytes read so far
+  // end at an odd offset `end`: the first byte of a code unit, which may be
+  // half of the newline that ends the discarding. (Found by line_framer_fuzz.)
+  size_t HalfUnit(uint64_t end) const { return units_ != LineUnits::kBytes && (end & 1) ? 1 : 0; }
 
   // Where the code unit '\n' ends, from data[pos] (whose file offset is
   // start + pos); npos if none. Sets the byte order at offset 0 for kUtf16Bom.
@@ -219,11 +228,12 @@ size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& e
     }
     pos = end + newline;
   }
-  if (discarding_) return 0;  // the tail belongs to a line already handled
+  if (discarding_) return HalfUnit(start + size);  // the tail belongs to a line already handled
   const size_t tail = size - pos;
-  // An incomplete line may not grow without bound: handle it now (a '\r' may
-  // still be stripped, hence the +1) and drop the rest of it as it comes.
-  if (tail > max_ + newline) {
+  // An incomplete line may not grow without bound: handle it now and drop the
+  // rest of it as it comes. It may still end in a '\r' to strip and all but
+  // the last byte of its newline (UTF-16: three bytes; found by line_framer_fuzz).
+  if (tail > max_ + 2 * newline - 1) {
     if (units_ != LineUnits::kBytes) {
       EmitUtf16Line(std::string_view(data + pos, tail), start + pos, emit);  // over max_: cut or skipped
     } else if (on_long_ == LongLine::kSkip) {
@@ -234,7 +244,7 @@ size_t LineFramer::Frame(const char* data, size_t size, uint64_t start, Emit&& e
       if (!line.empty()) emit(line, start + pos);
     }
     discarding_ = true;
-    return 0;
+    return HalfUnit(start + size);
   }
   return tail;
 }

@@ -94,6 +94,27 @@ TEST(LineFramer, AnIncompleteLongLineIsCutOnceAndItsRestDiscardedAcrossReads) {
   EXPECT_EQ(tail, "");
 }
 
+// Found by line_framer_fuzz: a read that ended inside the newline of a UTF-16
+// line being discarded lost that half of the newline, so the line after it
+// was discarded too.
+TEST(LineFramer, AUtf16LongLinesNewlineSplitAcrossReadsEndsItsDiscarding) {
+  LineFramer f(4, LongLine::kTruncate, LineUnits::kUtf16Le);
+  const std::string u16("a\0b\0c\0d\0e\0f\0g\0h\0\n\0x\0y\0\n\0", 24);
+  // Reads of 11, 6 and 7 bytes: the second ends between '\n' and its '\0'.
+  const Lines lines = Feed(f, {u16.substr(0, 11), u16.substr(11, 6), u16.substr(17)});
+  EXPECT_EQ(lines, (Lines{{std::string("a\0b\0", 4), 0}, {std::string("x\0y\0", 4), 18}}));
+  EXPECT_EQ(f.truncated(), 1u);
+}
+
+// Found by line_framer_fuzz: a UTF-16 line of exactly max_line_bytes, read up
+// to its '\r' and the first byte of its newline, was taken for a long line.
+TEST(LineFramer, AUtf16LineThatFitsIsNotCutWhileItsCrLfArrives) {
+  LineFramer f(4, LongLine::kSkip, LineUnits::kUtf16Le);
+  const std::string u16("a\0b\0\r\0\n\0", 8);
+  EXPECT_EQ(Feed(f, {u16.substr(0, 7), u16.substr(7)}), (Lines{{std::string("a\0b\0", 4), 0}}));
+  EXPECT_EQ(f.skipped(), 0u);
+}
+
 TEST(Utf8Prefix, NeverEndsInsideACharacter) {
   EXPECT_EQ(Utf8Prefix("a\xE2\x82\xAC", 3), "a");      // € is 3 bytes
   EXPECT_EQ(Utf8Prefix("a\xE2\x82\xAC", 4), "a\xE2\x82\xAC");
