@@ -77,14 +77,7 @@ class AdminTest : public ::testing::Test {
   // Starts the agent and finds the port its admin endpoint bound (it listens on port 0).
   std::unique_ptr<Child> Start(const std::string& config) {
     auto agent = std::make_unique<Child>(std::vector<std::string>{TAILTRACK_BINARY, "run", "-c", config});
-    static const std::regex kPort("admin endpoint on \\S+ \\(port (\\d+)\\)");
-    std::smatch m;
-    Eventually([&] {
-      const std::string err = agent->err();
-      if (!std::regex_search(err, m, kPort)) return false;
-      port_ = std::stoi(m[1]);
-      return true;
-    });
+    port_ = AdminPort(*agent);
     EXPECT_GT(port_, 0) << agent->err();
     return agent;
   }

@@ -155,14 +155,7 @@ class BadInputTest : public ::testing::Test {
     ::chmod(path.c_str(), 0644);
     prefix.insert(prefix.end(), {TAILTRACK_BINARY, "run", "-c", path});
     auto agent = std::make_unique<Child>(prefix);
-    static const std::regex kPort("admin endpoint on \\S+ \\(port (\\d+)\\)");
-    std::smatch m;
-    Eventually([&] {
-      const std::string err = agent->err();
-      if (!std::regex_search(err, m, kPort)) return false;
-      port_ = std::stoi(m[1]);
-      return true;
-    }, seconds(20));
+    port_ = AdminPort(*agent);
     EXPECT_GT(port_, 0) << agent->err();
     return agent;
   }

@@ -58,14 +58,7 @@ class SecurityTest : public ::testing::Test {
     const std::string config = dir_ / "tailtrack.yaml";
     WriteFile(config, "admin:\n  listen: 127.0.0.1:0\n" + E2eConfigYaml(c));
     auto agent = std::make_unique<Child>(std::vector<std::string>{TAILTRACK_BINARY, "run", "-c", config});
-    static const std::regex kPort("admin endpoint on \\S+ \\(port (\\d+)\\)");
-    std::smatch m;
-    Eventually([&] {
-      const std::string err = agent->err();
-      if (!std::regex_search(err, m, kPort)) return false;
-      port_ = std::stoi(m[1]);
-      return true;
-    });
+    port_ = AdminPort(*agent);
     EXPECT_GT(port_, 0) << agent->err();
     return agent;
   }

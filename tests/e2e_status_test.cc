@@ -53,15 +53,9 @@ TEST(E2eStatus, StatusAndThePageShowTheSourceAndAGrowingLineCount) {
   WriteFile(config, E2eConfigYaml(c) + "admin:\n  listen: 127.0.0.1:0\n");
   Child agent({kBinary, "run", "-c", config});
   // Port 0: the agent says which port it bound.
-  static const std::regex kPort("admin endpoint on \\S+ \\(port (\\d+)\\)");
-  std::smatch m;
-  std::string address;
-  ASSERT_TRUE(Eventually([&] {
-    const std::string err = agent.err();
-    if (!std::regex_search(err, m, kPort)) return false;
-    address = "127.0.0.1:" + m[1].str();
-    return true;
-  }, std::chrono::seconds(20))) << agent.err();
+  const int port = AdminPort(agent);
+  ASSERT_GT(port, 0) << agent.err();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
 
   auto status = [&] {
     Child s({kBinary, "status", "--admin", address});

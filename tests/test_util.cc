@@ -293,6 +293,21 @@ std::string E2eConfigYaml(const E2eConfig& c) {
   return y;
 }
 
+int AdminPort(const Child& agent, std::chrono::milliseconds timeout) {
+  static const std::regex kPort("admin endpoint on \\S+ \\(port (\\d+)\\)");
+  int port = 0;
+  Eventually(
+      [&] {
+        const std::string err = agent.err();
+        std::smatch m;
+        if (!std::regex_search(err, m, kPort)) return false;
+        port = std::stoi(m[1]);
+        return true;
+      },
+      timeout);
+  return port;
+}
+
 uint64_t PeakRss(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {

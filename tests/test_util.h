@@ -122,6 +122,10 @@ std::vector<std::string> ShopOrderTokens(const std::string& text);
 // An agent configuration for end-to-end tests: one file source `shop` with
 // the order-completed rule. Values are written to the YAML as they are given;
 // an empty one leaves its key out (the agent's default).
+// The port of the admin endpoint `agent` bound (admin.listen on port 0: it
+// says which in its log); 0 if it has not said so within `timeout`.
+int AdminPort(const Child& agent, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
 // A process's peak resident memory (VmHWM), in bytes; 0 when unknown.
 uint64_t PeakRss(pid_t pid);
 
