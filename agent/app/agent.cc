@@ -1,5 +1,6 @@
 #include "app/agent.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -365,6 +366,22 @@ void Agent::OnHousekeeping(uv_timer_t* t) {
     for (auto& s : self->sockets_) s->Shed();
   }
   self->LogLosses();
+  self->TrimHeapWhenQuiet();
+}
+
+// After a burst, glibc keeps the heap it freed (batches, read buffers)
+// mapped: a sidecar that once read a backlog would hold that peak for good.
+// At the first housekeeping tick that sees no new line, the free memory goes
+// back to the system, once per quiet spell (a few milliseconds at most).
+void Agent::TrimHeapWhenQuiet() {
+  const bool quiet = stats_.lines == lines_at_last_tick_;
+  lines_at_last_tick_ = stats_.lines;
+  if (!quiet) {
+    heap_trimmed_ = false;
+  } else if (!heap_trimmed_) {
+    heap_trimmed_ = true;
+    malloc_trim(0);
+  }
 }
 
 void Agent::LogLosses() {

@@ -175,6 +175,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   static void OnDrainTimer(uv_timer_t* t);
   static void OnFinishTimer(uv_timer_t* t);
   static void OnHousekeeping(uv_timer_t* t);
+  void TrimHeapWhenQuiet();
   // Each source's losses so far, logged at most once a minute (LossLog).
   void LogLosses();
 
@@ -237,6 +238,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   LogThrottle log_throttle_;
   LossLog loss_log_;
   AgentStats stats_;
+  uint64_t lines_at_last_tick_ = 0;  // for TrimHeapWhenQuiet
+  bool heap_trimmed_ = true;
 
   std::set<size_t> not_started_;  // sockets a reload could not bind
   size_t watched_hash_ = 0;       // of the configuration and key files, for reload.watch
