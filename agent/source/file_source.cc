@@ -364,6 +364,7 @@ void FileSource::Discover(bool initial) {
     }
     globfree(&g);
   }
+  std::erase_if(copying_, [&](const auto& item) { return !found.count(item.first); });
   // A path that could not be opened is warned about again only once it has
   // gone and come back, or fails otherwise: not at every stat pass.
   for (auto it = unopenable_.begin(); it != unopenable_.end();) {
@@ -461,6 +462,7 @@ void FileSource::Discover(bool initial) {
       }
       continue;
     }
+    if (!initial && MayBeACopyBeingWritten(path, static_cast<uint64_t>(st.st_size), MonotonicMillis())) continue;
     // start_at applies to files present at start; files that appear later
     // are new, and all of them is news.
     File* f = Open(path, initial && config_.start_at == StartAt::kEnd);
@@ -852,6 +854,38 @@ bool FileSource::RecoverCopy(const std::string& dir, const Generation& old) {
     return true;
   }
   return false;
+}
+
+// logrotate's copytruncate creates the copy, then fills it: a stat pass in
+// between (the renames of the older copies trigger one) finds a file too
+// short for its fingerprint to tell it is a copy, and would read it as a new
+// file from 0, sending the original's lines again under new messageIds. So a
+// new file shorter than fingerprint_bytes whose bytes are the beginning of an
+// open file waits, for at most kCopyBeingWrittenMs, to be recognised once
+// whole (or to be a new file after all: then it is read from 0, nothing lost).
+bool FileSource::MayBeACopyBeingWritten(const std::string& path, uint64_t size, int64_t now_ms) {
+  if (size >= config_.fingerprint_bytes) {
+    copying_.erase(path);
+    return false;
+  }
+  const int64_t since = copying_.try_emplace(path, now_ms).first->second;
+  if (now_ms - since >= kCopyBeingWrittenMs) {
+    copying_.erase(path);
+    return false;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string mine(size, '\0');
+  const bool whole = pread(fd, mine.data(), mine.size(), 0) == static_cast<ssize_t>(mine.size());
+  ::close(fd);
+  bool prefix = false;
+  for (const auto& [open_path, f] : files_) {
+    if (!whole || prefix) break;
+    std::string theirs(size, '\0');
+    prefix = pread(f->fd, theirs.data(), theirs.size(), 0) == static_cast<ssize_t>(theirs.size()) && mine == theirs;
+  }
+  if (!prefix) copying_.erase(path);
+  return prefix;
 }
 
 bool FileSource::CopyOf(int fd, uint64_t size, Generation* out) {

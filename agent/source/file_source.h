@@ -155,6 +155,9 @@ class FileSource {
   static constexpr int64_t kCopyWindowMs = 60'000;
   static constexpr uint64_t kCopyCheckBytes = 4096;  // compared before the read position
   static constexpr size_t kRecentGenerations = 32;
+  // How long a new file shorter than fingerprint_bytes that begins like an
+  // open file waits before it is opened as a new file (see MayBeACopyBeingWritten).
+  static constexpr int64_t kCopyBeingWrittenMs = 2'000;
   static constexpr int64_t kForgetAfterMs = 2'000;
   // 0: the pass runs at the start of the next loop turn, after every event
   // of this turn's batch and before any read, so a burst costs one pass.
@@ -168,6 +171,7 @@ class FileSource {
   bool CheckFingerprint(File* f);
   void Rewritten(File* f);
   bool RecoverCopy(const std::string& dir, const Generation& old);
+  bool MayBeACopyBeingWritten(const std::string& path, uint64_t size, int64_t now_ms);
   // Whether the file open at `fd` begins like a file read or a generation
   // just rewritten: then it is that file's copy.
   bool CopyOf(int fd, uint64_t size, Generation* out);
@@ -237,6 +241,7 @@ class FileSource {
   std::map<std::pair<uint64_t, uint64_t>, std::string> compressed_;  // compressed files skipped (said once), by inode
   std::set<std::string> said_;            // other warnings given once: unreadable directories, fifos
   LogThrottle log_throttle_;
+  std::map<std::string, int64_t> copying_;  // new files that may be copies being written, since when (MonotonicMillis)
   std::map<std::string, int> unopenable_;  // glob matches open(2) refused, with its errno (warned once)
   std::string scratch_;                 // one read buffer for all files
   std::string utf8_;                    // encoding utf-16*: the line being delivered, in UTF-8

@@ -1106,5 +1106,29 @@ TEST_F(FileSourceTest, ARewriteRegrownRightAfterAReadGivesNoTornFragment) {
   EXPECT_NE(lines_.seen[20].file_id, lines_.seen[0].file_id);
 }
 
+// logrotate's copytruncate creates app.log.1, then fills it, then truncates
+// app.log: a stat pass that finds the copy still too short to fingerprint
+// must not read it as a new file (its lines would go out again under new
+// messageIds); once whole it is known as the copy.
+TEST_F(FileSourceTest, ACopyFoundWhileShorterThanItsFingerprintIsNotReadAsANewFile) {
+  const std::string path = dir_ / "app.log";
+  config_.paths = {dir_ / "app.log*"};
+  WriteFile(path, Numbered(0, 40));  // about 2.4 KiB: a whole 1 KiB fingerprint
+  Start();
+  ASSERT_TRUE(WaitLines(40));
+  const std::string whole = testing::ReadFile(path);
+  WriteFile(dir_ / "app.log.1", whole.substr(0, 100));  // the copy, begun
+  // Stat passes see it (poll_interval is 50 ms) while it is short.
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 40; }, std::chrono::milliseconds(400)))
+      << Describe(lines_.seen, 40);
+  WriteFile(dir_ / "app.log.1", whole);  // the copy, done
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  AppendFile(path, "after\n");
+  ASSERT_TRUE(WaitLines(41));
+  EXPECT_FALSE(RunLoopUntil(&loop_, [&] { return lines_.seen.size() > 41; }, std::chrono::milliseconds(2500)))
+      << Describe(lines_.seen, 40);
+  EXPECT_EQ(lines_.seen.back().line, "after");
+}
+
 }  // namespace
 }  // namespace tailtrack
