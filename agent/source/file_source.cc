@@ -280,9 +280,9 @@ void FileSource::StatPass(bool initial) {
         // already open and goes on from its offset, not from 0.
         if (File* moved = FindOpen(at_path.st_dev, at_path.st_ino)) {
           MoveTo(moved, f->path);
-        } else {
+        } else if (!MayBeACopyBeingWritten(f->path, static_cast<uint64_t>(at_path.st_size), now)) {
           Open(f->path, /*at_end=*/false);
-        }
+        }  // else the next pass's Discover opens it, once it can tell
       }
     }
     struct stat st;
