@@ -4,11 +4,13 @@
 //
 // Differential: the lines, their offsets and the truncated/skipped counts must
 // be those of a plain model that sees the whole stream at once: split at each
-// newline, one '\r' removed, empty lines dropped, a line over max_line_bytes
+// newline, NULs at the start of a line skipped (bytes only), one '\r'
+// removed, empty lines dropped, a line over max_line_bytes
 // cut (at a character boundary) or skipped. However the reads fall, the
 // framer must not hold more than max_line_bytes, a '\r' and all but a byte of a newline.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +41,11 @@ struct Model {
 
   void Line(std::string_view line, uint64_t offset) {
     const size_t w = Width();
+    if (w == 1) {  // NULs at the start of a line are skipped (a zeroed region of a file)
+      const size_t nuls = std::min(line.size(), line.find_first_not_of('\0'));
+      line.remove_prefix(nuls);
+      offset += nuls;
+    }
     if (line.size() >= w && (w == 1 ? line.back() == '\r' : Unit(line, line.size() - 2) == '\r')) {
       line.remove_suffix(w);
     }
