@@ -420,22 +420,6 @@ TEST_F(BadInputTest, AGlobMatchingManyFilesStaysWithinMaxOpenFiles) {
 
 // --- Sockets ---
 
-int ConnectUnix(const std::string& path, bool nonblock) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-std::string EventLine(const std::string& id) {
-  return R"({"type":"track","event":"Socket Test","userId":")" + id + R"("})" "\n";
-}
-
 class BadSocketTest : public BadInputTest {
  protected:
   std::unique_ptr<Child> StartSocket(const std::string& keys) {
@@ -464,8 +448,8 @@ class BadSocketTest : public BadInputTest {
 TEST_F(BadSocketTest, AClientWritingWithoutNewlinesForeverIsCutAtClientsBufferAndNeverBlocks) {
   auto agent = StartSocket("    clients_buffer: 1MiB\n    max_line_bytes: 4MiB\n    on_long_line: skip\n");
   int hog = -1;
-  ASSERT_TRUE(Eventually([&] { return (hog = ConnectUnix(sock_, false)) >= 0; })) << agent->err();
-  const int good = ConnectUnix(sock_, false);
+  ASSERT_TRUE(Eventually([&] { return (hog = ConnectUnix(sock_)) >= 0; })) << agent->err();
+  const int good = ConnectUnix(sock_);
   ASSERT_GE(good, 0);
   timeval tv{30, 0};  // a send blocked this long means the agent stopped reading
   ::setsockopt(hog, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -478,7 +462,7 @@ TEST_F(BadSocketTest, AClientWritingWithoutNewlinesForeverIsCutAtClientsBufferAn
     ASSERT_GT(n, 0) << "the writer was blocked for 30 s: " << std::strerror(errno);
     sent += static_cast<uint64_t>(n);
     if (sent % (16 << 20) < chunk.size()) {
-      const std::string line = EventLine("good-" + std::to_string(good_lines++));
+      const std::string line = SocketEventLine("good-" + std::to_string(good_lines++));
       ASSERT_EQ(::send(good, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
     }
   }
@@ -509,19 +493,19 @@ TEST_F(BadSocketTest, AThousandClientsAtOnceAreCappedAtMaxClientsAndTheRestRefus
   }
   auto agent = StartSocket("    max_clients: 256\n    client_idle_timeout: 1h\n");
   ASSERT_TRUE(Eventually([&] {
-    const int fd = ConnectUnix(sock_, false);
+    const int fd = ConnectUnix(sock_);
     if (fd >= 0) ::close(fd);
     return fd >= 0;
   })) << agent->err();
   std::vector<int> clients;
   int not_connected = 0;
   for (int i = 0; i < 1000; ++i) {
-    const int fd = ConnectUnix(sock_, true);  // a full backlog refuses (EAGAIN) instead of waiting
+    const int fd = ConnectUnix(sock_, SOCK_STREAM | SOCK_NONBLOCK);  // a full backlog refuses (EAGAIN) instead of waiting
     if (fd < 0) {
       ++not_connected;
       continue;
     }
-    const std::string line = EventLine("crowd-" + std::to_string(i));
+    const std::string line = SocketEventLine("crowd-" + std::to_string(i));
     ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);  // may fail: the agent may have closed it already
     clients.push_back(fd);
   }
@@ -535,8 +519,8 @@ TEST_F(BadSocketTest, AThousandClientsAtOnceAreCappedAtMaxClientsAndTheRestRefus
   for (int fd : clients) ::close(fd);
   // The crowd gone, a newcomer is served.
   int late = -1;
-  ASSERT_TRUE(Eventually([&] { return (late = ConnectUnix(sock_, false)) >= 0; }));
-  const std::string line = EventLine("late");
+  ASSERT_TRUE(Eventually([&] { return (late = ConnectUnix(sock_)) >= 0; }));
+  const std::string line = SocketEventLine("late");
   ASSERT_EQ(::send(late, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
   EXPECT_TRUE(collector_.WaitFor([&] { return Delivered("late") == 1; }, seconds(20))) << agent->err();
   ::close(late);

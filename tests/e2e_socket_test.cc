@@ -31,23 +31,6 @@ namespace {
 constexpr char kKey[] = "e2e-write-key";
 const std::string kGolden = std::string(TAILTRACK_SOURCE_DIR) + "/tests/data/spec/golden/";
 
-// Connects to the socket at `path`; -1 when nobody listens (yet).
-int Connect(const std::string& path, int type) {
-  const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-std::string EventLine(const std::string& id) {
-  return R"({"type":"track","event":"Socket Test","userId":")" + id + R"("})" "\n";
-}
-
 // The userIds of the events the collector accepted.
 std::set<std::string> AcceptedUsers(const FakeCollector& collector) {
   std::set<std::string> ids;
@@ -104,7 +87,7 @@ TEST_P(SocketRunTest, ReadyMadeEventsAreSentAndInvalidOnesAreDeadLettered) {
   const int type = protocol == "stream" ? SOCK_STREAM : SOCK_DGRAM;
   auto agent = Start(protocol);
   int fd = -1;
-  ASSERT_TRUE(Eventually([&] { return (fd = Connect(sock_, type)) >= 0; })) << agent->err();
+  ASSERT_TRUE(Eventually([&] { return (fd = ConnectUnix(sock_, type)) >= 0; })) << agent->err();
   struct stat st;
   ASSERT_EQ(::lstat(sock_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -175,12 +158,12 @@ TEST_F(SocketRunTest, ASocketPathTooLongExits78) {
 TEST_F(SocketRunTest, ManyClientsWithoutNewlinesStayInOneBudgetAndOthersAreStillDelivered) {
   auto agent = Start("stream", "", "    on_long_line: skip\n");
   int good = -1;
-  ASSERT_TRUE(Eventually([&] { return (good = Connect(sock_, SOCK_STREAM)) >= 0; })) << agent->err();
+  ASSERT_TRUE(Eventually([&] { return (good = ConnectUnix(sock_, SOCK_STREAM)) >= 0; })) << agent->err();
   constexpr int kHogs = 200;
   constexpr size_t kEach = 1'500'000;
   std::vector<int> hogs;
   for (int i = 0; i < kHogs; ++i) {
-    const int fd = Connect(sock_, SOCK_STREAM);
+    const int fd = ConnectUnix(sock_, SOCK_STREAM);
     ASSERT_GE(fd, 0) << agent->err();
     ::fcntl(fd, F_SETFL, O_NONBLOCK);
     hogs.push_back(fd);
@@ -200,7 +183,7 @@ TEST_F(SocketRunTest, ManyClientsWithoutNewlinesStayInOneBudgetAndOthersAreStill
       const ssize_t n = ::send(hogs[i], chunk.data(), std::min(chunk.size(), kEach - sent[i]), MSG_NOSIGNAL);
       if (n > 0) sent[i] += static_cast<size_t>(n);
     }
-    const std::string line = EventLine("good-" + std::to_string(good_lines++));
+    const std::string line = SocketEventLine("good-" + std::to_string(good_lines++));
     ASSERT_EQ(::send(good, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
     ::poll(nullptr, 0, 1);
   }
@@ -235,19 +218,19 @@ TEST_F(SocketRunTest, IdleClientsCannotExhaustTheClientLimit) {
   auto agent = Start("stream", "", "    max_clients: 4\n    client_idle_timeout: 1h\n");
   std::vector<int> idle;
   ASSERT_TRUE(Eventually([&] {
-    const int fd = Connect(sock_, SOCK_STREAM);
+    const int fd = ConnectUnix(sock_, SOCK_STREAM);
     if (fd >= 0) idle.push_back(fd);
     return fd >= 0;
   })) << agent->err();
   for (int i = 1; i < 4; ++i) {
-    idle.push_back(Connect(sock_, SOCK_STREAM));
+    idle.push_back(ConnectUnix(sock_, SOCK_STREAM));
     ASSERT_GE(idle.back(), 0);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // silent longer than kEvictAfterMs
   for (int i = 0; i < 3; ++i) {
-    const int fd = Connect(sock_, SOCK_STREAM);
+    const int fd = ConnectUnix(sock_, SOCK_STREAM);
     ASSERT_GE(fd, 0);
-    const std::string line = EventLine("newcomer-" + std::to_string(i));
+    const std::string line = SocketEventLine("newcomer-" + std::to_string(i));
     ASSERT_EQ(::send(fd, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
     ::close(fd);
   }
@@ -282,13 +265,13 @@ TEST_P(SocketSaturationTest, AWriterIsNeverStuckWhenTheSpoolIsFull) {
   auto agent = Start(protocol, "spool:\n  max_bytes: 256KiB\n  when_full: " + when_full + "\n", "",
                      "  max_bytes: 16KiB\n");
   int fd = -1;
-  ASSERT_TRUE(Eventually([&] { return (fd = Connect(sock_, protocol == "stream" ? SOCK_STREAM : SOCK_DGRAM)) >= 0; }))
+  ASSERT_TRUE(Eventually([&] { return (fd = ConnectUnix(sock_, protocol == "stream" ? SOCK_STREAM : SOCK_DGRAM)) >= 0; }))
       << agent->err();
   constexpr int kLines = 20'000;  // about 2 MB of events, eight times the spool
   std::atomic<int> written{0};
   std::thread writer([&] {
     for (int i = 0; i < kLines; ++i) {  // blocking writes
-      const std::string line = EventLine("u" + std::to_string(i) + std::string(20, 'p'));
+      const std::string line = SocketEventLine("u" + std::to_string(i) + std::string(20, 'p'));
       if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) return;
       ++written;
     }
@@ -325,11 +308,11 @@ INSTANTIATE_TEST_SUITE_P(SpoolFull, SocketSaturationTest,
 TEST_F(SocketRunTest, AFloodOfDatagramsIsDeliveredWhole) {
   auto agent = Start("datagram");
   int fd = -1;
-  ASSERT_TRUE(Eventually([&] { return (fd = Connect(sock_, SOCK_DGRAM)) >= 0; })) << agent->err();
+  ASSERT_TRUE(Eventually([&] { return (fd = ConnectUnix(sock_, SOCK_DGRAM)) >= 0; })) << agent->err();
   constexpr int kDatagrams = 100'000;
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < kDatagrams; ++i) {
-    const std::string line = EventLine("d" + std::to_string(i));
+    const std::string line = SocketEventLine("d" + std::to_string(i));
     ASSERT_EQ(::send(fd, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

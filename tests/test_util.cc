@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <sys/un.h>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -291,6 +293,22 @@ std::string E2eConfigYaml(const E2eConfig& c) {
        "      context:\n"
        "        channel: web\n";
   return y;
+}
+
+int ConnectUnix(const std::string& path, int type) {
+  const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string SocketEventLine(const std::string& id) {
+  return R"({"type":"track","event":"Socket Test","userId":")" + id + R"("})" "\n";
 }
 
 int AdminPort(const Child& agent, std::chrono::milliseconds timeout) {

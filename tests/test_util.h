@@ -3,6 +3,7 @@
 #pragma once
 
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -122,6 +123,13 @@ std::vector<std::string> ShopOrderTokens(const std::string& text);
 // An agent configuration for end-to-end tests: one file source `shop` with
 // the order-completed rule. Values are written to the YAML as they are given;
 // an empty one leaves its key out (the agent's default).
+// Connects to the Unix socket at `path` (`type`: SOCK_STREAM or SOCK_DGRAM,
+// with SOCK_NONBLOCK if wanted); -1 when nobody listens (yet).
+int ConnectUnix(const std::string& path, int type = SOCK_STREAM);
+
+// One ready-made event line for a socket source, with `id` as its userId.
+std::string SocketEventLine(const std::string& id);
+
 // The port of the admin endpoint `agent` bound (admin.listen on port 0: it
 // says which in its log); 0 if it has not said so within `timeout`.
 int AdminPort(const Child& agent, std::chrono::milliseconds timeout = std::chrono::seconds(20));
