@@ -424,6 +424,55 @@ TEST_F(RotationWhileStoppedTest, ARenameRotationWhileStoppedWithAGlobMatchingThe
   Run(log_ + "*");
 }
 
+// A file created and delivered between two of the agent's periodic
+// checkpoint writes, then `kill -9`, then copytruncate while it is down (the
+// chaos run found this). The truncated file keeps its inode and birth time:
+// unless the checkpoint named that generation before its lines went out, the
+// restarted agent would give the new lines the old lines' messageIds (a
+// de-duplicating collector drops them), and the copy's lines new ones.
+class CopytruncateWhileKilledTest : public DurabilityTest {
+ protected:
+  void Run(const std::string& glob) {
+    const std::string ticker = dir_ / "ticker.log";
+    E2eConfig c = Config();
+    c.paths = {glob, ticker};
+    const std::string config = WriteConfig(c);
+    const std::string checkpoints = dir_ / "state/checkpoints";
+    WriteFile(ticker, "");
+    auto agent = StartAgent(config);
+    // Right after a periodic checkpoint write (every second, when a position
+    // changed), so that the next is most of a second away.
+    AppendFile(ticker, ShopOrderLine("tick_0"));
+    ASSERT_TRUE(WaitDelivered({"tick_0"})) << agent->err();
+    const std::string before = ReadFile(checkpoints);
+    AppendFile(ticker, ShopOrderLine("tick_1"));
+    ASSERT_TRUE(collector_.WaitFor([&] { return ReadFile(checkpoints) != before; }, seconds(5)))
+        << agent->err();
+    const auto first = Tokens("ord_first_", 0, 100);
+    WriteFile(log_, LinesOf(first));
+    ASSERT_TRUE(WaitDelivered(first)) << agent->err();
+    agent->Signal(SIGKILL);
+    ASSERT_EQ(agent->Wait(), 128 + SIGKILL);
+
+    std::filesystem::copy_file(log_, log_ + ".1");  // logrotate's copytruncate
+    std::filesystem::resize_file(log_, 0);
+    const auto second = Tokens("ord_second_", 0, 100);
+    AppendFile(log_, LinesOf(second));
+
+    agent = StartAgent(config);
+    EXPECT_TRUE(WaitDelivered(second)) << agent->err();
+    std::this_thread::sleep_for(milliseconds(500));  // what the copy might re-send
+    EXPECT_EQ(Stop(*agent), 0) << agent->err();
+    EXPECT_TRUE(AllDelivered(first)) << agent->err();
+    EXPECT_TRUE(AllDelivered(second)) << agent->err();
+    EXPECT_TRUE(IdsAreSound()) << agent->err();
+  }
+};
+
+TEST_F(CopytruncateWhileKilledTest, TheNewLinesGetNewMessageIds) { Run(log_); }
+
+TEST_F(CopytruncateWhileKilledTest, WithAGlobMatchingTheCopyItsLinesKeepTheirMessageIds) { Run(log_ + "*"); }
+
 // --- 4. A stop during an outage ---
 
 TEST_F(DurabilityTest, AStopDuringAnOutageLosesNothing) {

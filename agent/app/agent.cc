@@ -300,8 +300,8 @@ void Agent::OnProgress() {
 
 // Positions as FileSource reports them, moved back to the first line of any
 // batch not settled yet, the open one included.
-void Agent::WriteCheckpoints() {
-  if (!lock_) return;
+bool Agent::WriteCheckpoints() {
+  if (!lock_) return true;
   // Once draining, the sources are closed: their last positions were taken then.
   if (!draining_) {
     for (auto& source : sources_) {
@@ -320,15 +320,20 @@ void Agent::WriteCheckpoints() {
   };
   if (entries.size() == last_checkpoints_.size() &&
       std::equal(entries.begin(), entries.end(), last_checkpoints_.begin(), same)) {
-    return;
+    return true;
   }
   std::string error;
   if (!SaveCheckpoints(checkpoint_path_, entries, &error)) {
     if (log_throttle_.Due("checkpoints")) Log(LogLevel::kError, "cannot write checkpoints: {}", error);
-    return;
+    return false;
   }
   last_checkpoints_ = std::move(entries);
+  return true;
 }
+
+// A file source is about to hand on the first lines of a new file
+// generation (FileSource::ReadChunk says why the checkpoint must name it first).
+bool Agent::SavePositions() { return WriteCheckpoints(); }
 
 // The offset of the first line of file `file_id` not settled yet: held by a
 // batch (the open one included) or a container line still in pieces. None

@@ -124,6 +124,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
  private:
   void OnLine(const LineContext& line) override;
   void OnFileQuiet(const LineContext& file) override;
+  bool SavePositions() override;
   void MapLine(const LineContext& line);  // rules, then the batcher
   void OnBatch(std::unique_ptr<Batch> batch) override;
   void OnDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) override;
@@ -139,7 +140,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void UpdatePause();  // backpressure: pause or resume sources as the delivery says
   void ArmFlushTimer();
   void WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source);
-  void WriteCheckpoints();
+  bool WriteCheckpoints();  // true when the positions are on disk, or nothing keeps them
   void SnapshotPositions();
   std::optional<uint64_t> UnsettledFrom(uint32_t source, uint64_t file_id) const;
   void ReloadKey();

@@ -50,6 +50,10 @@ struct FileSource::File {
   uint64_t id = 0;
   uint64_t fingerprint = 0;      // of the first fingerprint_len bytes
   uint32_t fingerprint_len = 0;  // less than fingerprint_bytes while the file is shorter
+  // The generation and first bytes the checkpoint on disk names for this
+  // file (SavePositions): lines go out only once it names them.
+  uint64_t saved_id = 0;
+  uint32_t saved_fingerprint_len = 0;
   uint64_t pos = 0;        // the next byte to read
   uint64_t size = 0;       // at the last stat pass (or open): what is behind pos is the lag
   LineFramer framer;       // holds the incomplete line: the bytes just before pos
@@ -543,6 +547,9 @@ FileSource::File* FileSource::Open(const std::string& path, bool at_end) {
     if (same) {
       f->id = entry.file_id;
       f->pos = entry.offset;
+      // Named by a checkpoint already (this run's or the last).
+      f->saved_id = entry.file_id;
+      f->saved_fingerprint_len = entry.fingerprint_len;
       if (from == &known_) {
         Log(LogLevel::kInfo, "source {}: {} resumes at offset {} (of {})", config_.name, path, f->pos, size);
       }
@@ -759,6 +766,14 @@ bool FileSource::ReadChunk(File* f) {
   // under the old identity. One pread of fingerprint_bytes per read of up to
   // kReadChunk.
   if (CheckFingerprint(f)) return true;
+  // The checkpoint names a generation, by its first bytes, before any of its
+  // lines go out. Else, after a crash, a file truncated and rewritten while
+  // the agent was down (same inode, same birth time) could not be told from
+  // the content already sent: its new lines would take messageIds already
+  // used (a de-duplicating collector drops them), and copytruncate's copy
+  // would not be recognised. One checkpoint write per new generation, and a
+  // few more while a new file grows to fingerprint_bytes.
+  if (f->saved_id != f->id || f->saved_fingerprint_len < f->fingerprint_len) SaveIdentities();
   const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
   f->last_growth_ms = MonotonicMillis();
@@ -769,6 +784,14 @@ bool FileSource::ReadChunk(File* f) {
     Deliver(f, ctx, line, offset);
   });
   return static_cast<size_t>(n) == kReadChunk;
+}
+
+void FileSource::SaveIdentities() {
+  if (!sink_.SavePositions()) return;  // tried again at the next read
+  EachFile([](File* f) {
+    f->saved_id = f->id;
+    f->saved_fingerprint_len = f->fingerprint_len;
+  });
 }
 
 void FileSource::CheckTruncated(File* f, uint64_t size) {

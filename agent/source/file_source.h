@@ -169,6 +169,9 @@ class FileSource {
   using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
   void RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys);
   bool CheckFingerprint(File* f);
+  // Writes the checkpoint (LineSink::SavePositions); on success every file's
+  // generation and first bytes are on disk.
+  void SaveIdentities();
   void Rewritten(File* f);
   bool RecoverCopy(const std::string& dir, const Generation& old);
   bool MayBeACopyBeingWritten(const std::string& path, uint64_t size, int64_t now_ms);

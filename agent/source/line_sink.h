@@ -16,6 +16,11 @@ class LineSink {
   // (a new generation follows under a new id). What a later stage holds of
   // it (a container line still in pieces) may be passed on.
   virtual void OnFileQuiet(const LineContext& file) { (void)file; }
+  // Writes the checkpoint now, every source's positions: a file source calls
+  // it before it hands on the first lines of a file generation the
+  // checkpoint does not name yet (see FileSource::ReadChunk). True when the
+  // positions are on disk, or when nothing keeps them.
+  virtual bool SavePositions() { return true; }
 };
 
 }  // namespace tailtrack
