@@ -3,7 +3,8 @@
 #include <date/date.h>
 #include <date/tz.h>
 
-#include <sstream>
+#include <algorithm>
+#include <cctype>
 
 namespace tailtrack {
 namespace {
@@ -25,14 +26,244 @@ size_t FindFraction(std::string_view text, size_t* end) {
   return std::string_view::npos;
 }
 
-// `TimePoint`: a date::sys_time or date::local_time.
-template <typename TimePoint>
-bool ParseWith(const std::string& text, const char* format, TimePoint* tp) {
-  std::istringstream in(text);
-  in.imbue(std::locale::classic());
-  in >> date::parse(format, *tp);
-  if (in.fail()) return false;
-  return in.peek() == std::char_traits<char>::eof();
+// What a format read from a text: the fields date::parse would set.
+struct TimeFields {
+  static constexpr int kUnset = -1;
+  int year = kUnset;
+  int month = kUnset;
+  int day = kUnset;
+  int yday = kUnset;     // %j
+  int hour = 0;
+  int hour12 = kUnset;   // %I
+  int pm = kUnset;       // %p: 0 AM, 1 PM
+  int minute = 0;
+  int second = 0;
+  int weekday = kUnset;  // 0 Sunday .. 6 Saturday
+  bool has_offset = false;
+  int offset_minutes = 0;  // east of UTC
+};
+
+bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// From 1 to `max_digits` digits, after a sign if `sign`.
+bool ReadNumber(std::string_view text, size_t* at, int max_digits, bool sign, int* out) {
+  size_t i = *at;
+  bool negative = false;
+  if (sign && i < text.size() && (text[i] == '+' || text[i] == '-')) negative = text[i++] == '-';
+  int value = 0, digits = 0;
+  max_digits = std::min(max_digits, 9);  // an int; no field is longer
+  while (digits < max_digits && i < text.size() && IsDigit(text[i])) {
+    value = value * 10 + (text[i++] - '0');
+    ++digits;
+  }
+  if (digits == 0) return false;
+  *out = negative ? -value : value;
+  *at = i;
+  return true;
+}
+
+bool ReadInRange(std::string_view text, size_t* at, int max_digits, int lo, int hi, int* out) {
+  return ReadNumber(text, at, max_digits, false, out) && *out >= lo && *out <= hi;
+}
+
+// A month or weekday name, whole or its first three letters, in any case.
+bool ReadName(std::string_view text, size_t* at, const char* const* names, int count, int* index) {
+  for (const size_t len : {size_t{0}, size_t{3}}) {  // 0: the whole name
+    for (int n = 0; n < count; ++n) {
+      const std::string_view name = len == 0 ? std::string_view(names[n]) : std::string_view(names[n], len);
+      if (text.size() - *at < name.size()) continue;
+      bool same = true;
+      for (size_t k = 0; k < name.size() && same; ++k) same = Lower(text[*at + k]) == Lower(name[k]);
+      if (same) {
+        *at += name.size();
+        *index = n;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+constexpr const char* kMonths[] = {"January", "February", "March",     "April",   "May",      "June",
+                                   "July",    "August",   "September", "October", "November", "December"};
+constexpr const char* kWeekdays[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+
+// +hh, +hhmm (%z) or +h[h][:mm] (%Ez); the sign may be left out, as
+// date::parse allows.
+bool ReadOffset(std::string_view text, size_t* at, bool colon, int* minutes) {
+  size_t i = *at;
+  const bool negative = i < text.size() && text[i] == '-';
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+  int h = 0, m = 0;
+  const size_t before = i;
+  if (!ReadNumber(text, &i, 2, false, &h) || (!colon && i - before != 2) || h > 23) return false;
+  if (colon ? (i < text.size() && text[i] == ':') : (i < text.size() && IsDigit(text[i]))) {
+    if (colon) ++i;
+    const size_t from = i;
+    if (!ReadNumber(text, &i, 2, false, &m) || i - from != 2 || m > 59) return false;
+  }
+  *minutes = (negative ? -1 : 1) * (h * 60 + m);
+  *at = i;
+  return true;
+}
+
+// Reads `text` from `*at` by the strftime-style `format`, as date::parse
+// does for the directives log formats use (checked against it in
+// timestamp_test.cc). By hand because date::parse's failure paths read an
+// uninitialised value and overflow on malformed text (UBSan, fuzzing), and a
+// log line is untrusted input. An unknown directive fails.
+bool Scan(std::string_view format, std::string_view text, size_t* at, TimeFields* f) {
+  for (size_t i = 0; i < format.size(); ++i) {
+    const char c = format[i];
+    if (IsSpace(c)) {  // any run of white space, or none
+      while (*at < text.size() && IsSpace(text[*at])) ++*at;
+      continue;
+    }
+    if (c != '%') {
+      if (*at >= text.size() || text[*at] != c) return false;
+      ++*at;
+      continue;
+    }
+    // %[width][E|O]directive
+    int width = 0;
+    while (++i < format.size() && IsDigit(format[i])) width = std::min(width * 10 + (format[i] - '0'), 100);
+    bool alternative = false;
+    if (i < format.size() && (format[i] == 'E' || format[i] == 'O')) {
+      alternative = true;
+      ++i;
+    }
+    if (i >= format.size()) return false;
+    auto digits = [&](int usual) { return width > 0 ? width : usual; };
+    int name = 0;
+    switch (format[i]) {
+      case 'Y':
+        if (!ReadNumber(text, at, digits(4), true, &f->year)) return false;
+        break;
+      case 'y': {
+        int yy = 0;
+        if (!ReadInRange(text, at, digits(2), 0, 99, &yy)) return false;
+        f->year = yy < 69 ? 2000 + yy : 1900 + yy;
+        break;
+      }
+      case 'm':
+        if (!ReadInRange(text, at, digits(2), 1, 12, &f->month)) return false;
+        break;
+      case 'd':
+      case 'e':
+        if (!ReadInRange(text, at, digits(2), 1, 31, &f->day)) return false;
+        break;
+      case 'j':
+        if (!ReadInRange(text, at, digits(3), 1, 366, &f->yday)) return false;
+        break;
+      case 'H':
+        if (!ReadInRange(text, at, digits(2), 0, 23, &f->hour)) return false;
+        break;
+      case 'I':
+        if (!ReadInRange(text, at, digits(2), 1, 12, &f->hour12)) return false;
+        break;
+      case 'M':
+        if (!ReadInRange(text, at, digits(2), 0, 59, &f->minute)) return false;
+        break;
+      case 'S':
+        if (!ReadInRange(text, at, digits(2), 0, 59, &f->second)) return false;
+        break;
+      case 'p': {
+        static constexpr const char* kHalves[] = {"AM", "PM"};
+        if (!ReadName(text, at, kHalves, 2, &f->pm)) return false;
+        break;
+      }
+      case 'b':
+      case 'B':
+      case 'h':
+        if (!ReadName(text, at, kMonths, 12, &name)) return false;
+        f->month = name + 1;
+        break;
+      case 'a':
+      case 'A':
+        if (!ReadName(text, at, kWeekdays, 7, &f->weekday)) return false;
+        break;
+      case 'u':  // 1 Monday .. 7 Sunday
+        if (!ReadInRange(text, at, 1, 1, 7, &name)) return false;
+        f->weekday = name % 7;
+        break;
+      case 'w':
+        if (!ReadInRange(text, at, 1, 0, 6, &f->weekday)) return false;
+        break;
+      case 'z':
+        if (!ReadOffset(text, at, alternative, &f->offset_minutes)) return false;
+        f->has_offset = true;
+        break;
+      case 'Z': {  // a zone's name or abbreviation: read, not used
+        const size_t from = *at;
+        while (*at < text.size() && (std::isalnum(static_cast<unsigned char>(text[*at])) || text[*at] == '_' ||
+                                     text[*at] == '/' || text[*at] == '-' || text[*at] == '+')) {
+          ++*at;
+        }
+        if (*at == from) return false;
+        break;
+      }
+      case 'T':
+        if (!Scan("%H:%M:%S", text, at, f)) return false;
+        break;
+      case 'R':
+        if (!Scan("%H:%M", text, at, f)) return false;
+        break;
+      case 'F':
+        if (!Scan(width > 0 ? "%" + std::to_string(width) + "Y-%m-%d" : "%Y-%m-%d", text, at, f)) return false;
+        break;
+      case 'D':
+        if (!Scan("%m/%d/%y", text, at, f)) return false;
+        break;
+      case 'n':  // one white space
+        if (*at >= text.size() || !IsSpace(text[*at])) return false;
+        ++*at;
+        break;
+      case 't':  // one white space, or none
+        if (*at < text.size() && IsSpace(text[*at])) ++*at;
+        break;
+      case '%':
+        if (*at >= text.size() || text[*at] != '%') return false;
+        ++*at;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// The time `text` gives by `format`, as a local time (offset false) or, when
+// the text carries its offset, in UTC (offset true). False unless the whole
+// text is read and names a real date and time.
+bool ParseFields(std::string_view format, std::string_view text, int64_t* seconds, bool* offset) {
+  TimeFields f;
+  size_t at = 0;
+  if (!Scan(format, text, &at, &f) || at != text.size()) return false;
+  if (f.year < 0 || f.year > 9999) return false;  // unset, or a year no timestamp of ours has
+  if (f.hour12 != TimeFields::kUnset) {
+    if (f.pm == TimeFields::kUnset) return false;  // %I needs %p
+    f.hour = f.hour12 % 12 + 12 * f.pm;
+  }
+  date::sys_days day;
+  if (f.month != TimeFields::kUnset && f.day != TimeFields::kUnset) {
+    const date::year_month_day ymd{date::year{f.year}, date::month{static_cast<unsigned>(f.month)},
+                                   date::day{static_cast<unsigned>(f.day)}};
+    if (!ymd.ok()) return false;
+    day = ymd;
+  } else if (f.yday != TimeFields::kUnset && f.month == TimeFields::kUnset && f.day == TimeFields::kUnset) {
+    day = date::sys_days{date::year{f.year} / date::January / 1} + date::days{f.yday - 1};
+    if (date::year_month_day{day}.year() != date::year{f.year}) return false;  // day 366 of a common year
+  } else {
+    return false;
+  }
+  if (f.weekday != TimeFields::kUnset && date::weekday{day}.c_encoding() != static_cast<unsigned>(f.weekday)) {
+    return false;
+  }
+  *seconds = int64_t{day.time_since_epoch().count()} * 86'400 + f.hour * 3'600 + f.minute * 60 + f.second -
+             int64_t{f.offset_minutes} * 60;
+  *offset = f.has_offset;
+  return true;
 }
 
 bool YearInRange(date::sys_seconds tp) {
@@ -47,10 +278,7 @@ const date::time_zone* LocateZone(const std::string& name) {
   return date::locate_zone(name);
 }
 
-TimestampParser::TimestampParser(std::string format) : format_(std::move(format)) {
-  format_has_offset_ = format_.find("%z") != std::string::npos || format_.find("%Ez") != std::string::npos ||
-                       format_.find("%Oz") != std::string::npos;
-}
+TimestampParser::TimestampParser(std::string format) : format_(std::move(format)) {}
 
 bool TimestampParser::Parse(std::string_view text, const date::time_zone* zone, int64_t* unix_ms) {
   size_t frac_end = 0;
@@ -78,33 +306,35 @@ bool TimestampParser::Parse(std::string_view text, const date::time_zone* zone, 
 
 bool TimestampParser::ParseSeconds(std::string_view key_view, int64_t* unix_seconds) {
   std::string text(key_view);
-  date::sys_seconds tp;
+  std::string_view format = format_;
+  bool zulu = false;  // ISO 8601's `Z`: UTC
   if (format_.empty()) {
     // ISO 8601 / RFC 3339: date and time, then Z, an offset, or nothing.
     if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[13] != ':' || text[16] != ':') return false;
     if (text[10] != 'T' && text[10] != 't' && text[10] != ' ') return false;
     text[10] = 'T';
-    std::string zone = text.substr(19);
-    text.resize(19);
+    const std::string_view zone = std::string_view(text).substr(19);
     if (zone == "Z" || zone == "z") {
-      if (!ParseWith(text, "%Y-%m-%dT%H:%M:%S", &tp)) return false;
+      text.resize(19);
+      format = "%Y-%m-%dT%H:%M:%S";
+      zulu = true;
     } else if (!zone.empty()) {
       if (zone[0] != '+' && zone[0] != '-') return false;
-      text += zone;
-      const char* format = zone.find(':') != std::string::npos ? "%Y-%m-%dT%H:%M:%S%Ez" : "%Y-%m-%dT%H:%M:%S%z";
-      if (!ParseWith(text, format, &tp)) return false;
+      format = zone.find(':') != std::string_view::npos ? "%Y-%m-%dT%H:%M:%S%Ez" : "%Y-%m-%dT%H:%M:%S%z";
     } else {
-      date::local_seconds local;
-      if (!ParseWith(text, "%Y-%m-%dT%H:%M:%S", &local)) return false;
-      tp = zone_ ? zone_->to_sys(local, date::choose::earliest) : date::sys_seconds{local.time_since_epoch()};
+      format = "%Y-%m-%dT%H:%M:%S";
     }
-  } else if (format_has_offset_) {
-    if (!ParseWith(text, format_.c_str(), &tp)) return false;
-  } else {
-    date::local_seconds local;
-    if (!ParseWith(text, format_.c_str(), &local)) return false;
-    tp = zone_ ? zone_->to_sys(local, date::choose::earliest) : date::sys_seconds{local.time_since_epoch()};
+    // Four digits of year, two of each other field: what ISO 8601 writes.
+    for (const size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) {
+      if (!IsDigit(text[i])) return false;
+    }
   }
+  int64_t seconds = 0;
+  bool offset = false;
+  if (!ParseFields(format, text, &seconds, &offset)) return false;
+  date::sys_seconds tp{std::chrono::seconds{seconds}};
+  // A time written without its offset is local to the source's zone.
+  if (!offset && !zulu && zone_ != nullptr) tp = zone_->to_sys(date::local_seconds{tp.time_since_epoch()}, date::choose::earliest);
   if (!YearInRange(tp)) return false;
   *unix_seconds = tp.time_since_epoch().count();
   return true;

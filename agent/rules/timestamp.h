@@ -1,9 +1,11 @@
-// Timestamps of log lines → Unix milliseconds, with date::parse.
+// Timestamps of log lines → Unix milliseconds.
 //
-// date::parse reads through an istream and costs microseconds, so a parser
-// remembers the last text it parsed with its fractional seconds cut out (log
-// timestamps repeat their second across many lines): a repeated second costs a
-// string compare, and the fraction is added back by hand.
+// Formats are strftime-style and read as date::parse reads them, by a reader
+// of our own (timestamp.cc says why); the date library does the calendar and
+// the time zones. A parser remembers the last text it parsed with its
+// fractional seconds cut out (log timestamps repeat their second across many
+// lines): a repeated second costs a string compare (and, in a zone, no
+// time-zone lookup), and the fraction is added back by hand.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,9 @@ namespace tailtrack {
 
 class TimestampParser {
  public:
-  // `format`: a strftime-style format for date::parse (`%d/%b/%Y:%H:%M:%S %z`);
+  // `format`: a strftime-style format (`%d/%b/%Y:%H:%M:%S %z`): %Y %y %m %d
+  // %e %j %H %I %M %S %p %b %B %h %a %A %u %w %z %Ez %Z %T %R %F %D %n %t %%,
+  // with an optional width and E/O modifier; any other directive never parses;
   // empty for ISO 8601 / RFC 3339 (`T` or space, any fraction, `Z`, `+hh:mm`,
   // `+hhmm`, `+hh`, or no offset). `zone` reads times written without an
   // offset (nullptr: UTC), given to each Parse().
@@ -35,7 +39,6 @@ class TimestampParser {
 
   std::string format_;
   const date::time_zone* zone_ = nullptr;  // of the cached key
-  bool format_has_offset_ = false;
   std::string cached_key_;
   int64_t cached_seconds_ = 0;
   bool has_cache_ = false;
