@@ -471,6 +471,22 @@ class CopytruncateWhileKilledTest : public DurabilityTest {
 
 TEST_F(CopytruncateWhileKilledTest, TheNewLinesGetNewMessageIds) { Run(log_); }
 
+// The ahead file (where new generations are named before their lines go
+// out) lasts only until the next write of the checkpoint file, which holds
+// all it held.
+TEST_F(DurabilityTest, TheAheadFileIsGoneOnceTheCheckpointHoldsWhatItHeld) {
+  const std::string config = WriteConfig(Config());
+  const std::string state = dir_ / "state";
+  auto agent = StartAgent(config);
+  const auto lines = Tokens("ord_", 0, 10);
+  WriteFile(log_, LinesOf(lines));
+  ASSERT_TRUE(WaitDelivered(lines)) << agent->err();
+  EXPECT_TRUE(collector_.WaitFor([&] { return !std::filesystem::exists(state + "/checkpoints.ahead"); }, seconds(5)))
+      << "checkpoints.ahead is still there";
+  EXPECT_TRUE(std::filesystem::exists(state + "/checkpoints"));
+  EXPECT_EQ(Stop(*agent), 0) << agent->err();
+}
+
 TEST_F(CopytruncateWhileKilledTest, WithAGlobMatchingTheCopyItsLinesKeepTheirMessageIds) { Run(log_ + "*"); }
 
 // --- 4. A stop during an outage ---

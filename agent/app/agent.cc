@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 
@@ -46,11 +47,21 @@ bool Agent::OpenState() {
     return false;
   }
   checkpoint_path_ = config_->state_dir + "/checkpoints";
+  ahead_path_ = checkpoint_path_ + ".ahead";
   if (!LoadCheckpoints(checkpoint_path_, &last_checkpoints_, &error)) {
     const std::string aside = SetAsideCheckpoints(checkpoint_path_);
     Log(LogLevel::kError, "{}; set aside as {}: files are read as if never seen (start_at)", error, aside);
     last_checkpoints_.clear();
   }
+  std::vector<CheckpointEntry> ahead;
+  if (!LoadCheckpointRecords(ahead_path_, &ahead, &error)) {
+    const std::string aside = SetAsideCheckpoints(ahead_path_);
+    Log(LogLevel::kError, "{}; set aside as {}: files first read after the last checkpoint are read as if never seen",
+        error, aside);
+    ahead.clear();
+  }
+  MergeNewer(&last_checkpoints_, ahead);
+  ahead_on_disk_ = !ahead.empty();
   spool_ = Spool::Open(SpoolOptions{config_->spool.dir, config_->spool.max_bytes, config_->spool.when_full,
                                     config_->spool.fsync},
                        &error);
@@ -300,8 +311,8 @@ void Agent::OnProgress() {
 
 // Positions as FileSource reports them, moved back to the first line of any
 // batch not settled yet, the open one included.
-bool Agent::WriteCheckpoints() {
-  if (!lock_) return true;
+void Agent::WriteCheckpoints() {
+  if (!lock_) return;
   // Once draining, the sources are closed: their last positions were taken then.
   if (!draining_) {
     for (auto& source : sources_) {
@@ -310,30 +321,49 @@ bool Agent::WriteCheckpoints() {
     SnapshotPositions();
   }
   std::vector<CheckpointEntry> entries = positions_;
-  for (CheckpointEntry& e : entries) {
-    const uint32_t source = static_cast<uint32_t>(config_->FindSource(e.source).value_or(0));
-    if (const auto from = UnsettledFrom(source, e.file_id)) e.offset = std::min(e.offset, *from);
-  }
+  SettlePositions(&entries);
   auto same = [](const CheckpointEntry& a, const CheckpointEntry& b) {
     return a.source == b.source && a.path == b.path && a.dev == b.dev && a.ino == b.ino && a.file_id == b.file_id &&
            a.fingerprint == b.fingerprint && a.fingerprint_len == b.fingerprint_len && a.offset == b.offset;
   };
-  if (entries.size() == last_checkpoints_.size() &&
+  if (!ahead_on_disk_ && entries.size() == last_checkpoints_.size() &&
       std::equal(entries.begin(), entries.end(), last_checkpoints_.begin(), same)) {
-    return true;
+    return;
   }
   std::string error;
   if (!SaveCheckpoints(checkpoint_path_, entries, &error)) {
     if (log_throttle_.Due("checkpoints")) Log(LogLevel::kError, "cannot write checkpoints: {}", error);
-    return false;
+    return;
   }
   last_checkpoints_ = std::move(entries);
-  return true;
+  // The checkpoint holds all the ahead file held.
+  if (ahead_on_disk_ && (::unlink(ahead_path_.c_str()) == 0 || errno == ENOENT)) ahead_on_disk_ = false;
 }
 
-// A file source is about to hand on the first lines of a new file
-// generation (FileSource::ReadChunk says why the checkpoint must name it first).
-bool Agent::SavePositions() { return WriteCheckpoints(); }
+// Each entry's offset moved back to the first line not settled yet.
+void Agent::SettlePositions(std::vector<CheckpointEntry>* entries) const {
+  for (CheckpointEntry& e : *entries) {
+    const uint32_t source = static_cast<uint32_t>(config_->FindSource(e.source).value_or(0));
+    if (const auto from = UnsettledFrom(source, e.file_id)) e.offset = std::min(e.offset, *from);
+  }
+}
+
+// A file source is about to hand on the first lines of new file generations
+// (FileSource::ReadChunk says why a restart must find them). Their entries
+// are appended to the ahead file rather than the whole checkpoint rewritten:
+// with 50,000 files known, a checkpoint per batch of new files made reading
+// them quadratic.
+void Agent::SavePositions(const std::vector<CheckpointEntry>& unsaved) {
+  if (!lock_ || draining_) return;
+  std::vector<CheckpointEntry> entries = unsaved;
+  SettlePositions(&entries);
+  std::string error;
+  if (!AppendCheckpointRecord(ahead_path_, entries, &error)) {
+    if (log_throttle_.Due("checkpoints")) Log(LogLevel::kError, "cannot write checkpoints: {}", error);
+    return;
+  }
+  ahead_on_disk_ = true;
+}
 
 // The offset of the first line of file `file_id` not settled yet: held by a
 // batch (the open one included) or a container line still in pieces. None

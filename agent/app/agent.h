@@ -124,7 +124,7 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
  private:
   void OnLine(const LineContext& line) override;
   void OnFileQuiet(const LineContext& file) override;
-  bool SavePositions() override;
+  void SavePositions(const std::vector<CheckpointEntry>& unsaved) override;
   void MapLine(const LineContext& line);  // rules, then the batcher
   void OnBatch(std::unique_ptr<Batch> batch) override;
   void OnDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source) override;
@@ -140,7 +140,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   void UpdatePause();  // backpressure: pause or resume sources as the delivery says
   void ArmFlushTimer();
   void WriteDeadLetter(std::string_view reason, std::string_view event_json, uint32_t source);
-  bool WriteCheckpoints();  // true when the positions are on disk, or nothing keeps them
+  void WriteCheckpoints();
+  void SettlePositions(std::vector<CheckpointEntry>* entries) const;
   void SnapshotPositions();
   std::optional<uint64_t> UnsettledFrom(uint32_t source, uint64_t file_id) const;
   void ReloadKey();
@@ -217,6 +218,8 @@ class Agent : private LineSink, private BatchListener, private DeliveryListener 
   std::unique_ptr<DeadLetter> dead_letter_;
   std::unique_ptr<AdminServer> admin_;
   std::string checkpoint_path_;
+  std::string ahead_path_;      // checkpoints.ahead (MergeNewer says what it is)
+  bool ahead_on_disk_ = false;  // written since the checkpoint file was
   // The replay of an earlier run's spool, followed on a terminal (total 0: not followed).
   struct {
     uint64_t total = 0;

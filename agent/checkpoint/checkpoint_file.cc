@@ -11,6 +11,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <map>
+#include <tuple>
 
 namespace tailtrack {
 namespace {
@@ -186,15 +188,32 @@ bool ParseCheckpoints(std::string_view bytes, std::vector<CheckpointEntry>* out,
   return true;
 }
 
-bool LoadCheckpoints(const std::string& path, std::vector<CheckpointEntry>* out, std::string* error) {
-  out->clear();
+// A new name (a rename, a file created) is durable once its directory is synced.
+static bool SyncDirectoryOf(const std::string& path, std::string* error) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    *error = Errno(dir, "cannot open the directory to fsync it");
+    return false;
+  }
+  const bool synced = ::fsync(dfd) == 0;
+  if (!synced) *error = Errno(dir, "cannot fsync the directory");
+  ::close(dfd);
+  return synced;
+}
+
+// The bytes of PATH; a missing file reads as none, with *missing set.
+static bool ReadAll(const std::string& path, std::string* bytes, bool* missing, std::string* error) {
+  bytes->clear();
+  *missing = false;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return true;
+    *missing = errno == ENOENT;
+    if (*missing) return true;
     *error = Errno(path, "cannot open");
     return false;
   }
-  std::string bytes;
   char buf[64 * 1024];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof(buf));
@@ -205,9 +224,18 @@ bool LoadCheckpoints(const std::string& path, std::vector<CheckpointEntry>* out,
       return false;
     }
     if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
+    bytes->append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  return true;
+}
+
+bool LoadCheckpoints(const std::string& path, std::vector<CheckpointEntry>* out, std::string* error) {
+  out->clear();
+  std::string bytes;
+  bool missing = false;
+  if (!ReadAll(path, &bytes, &missing, error)) return false;
+  if (missing) return true;
   std::string reason;
   if (!ParseCheckpoints(bytes, out, &reason)) {
     *error = path + ": " + reason;
@@ -254,17 +282,68 @@ bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>
     return false;
   }
   // The rename is durable only once the directory is.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) {
-    *error = Errno(dir, "cannot open the directory to fsync it");
+  return SyncDirectoryOf(path, error);
+}
+
+bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
+                            std::string* error) {
+  const std::string blob = EncodeCheckpoints(entries);
+  std::string record;
+  PutU32(record, static_cast<uint32_t>(blob.size()));
+  record += blob;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = Errno(path, "cannot open");
     return false;
   }
-  const bool synced = ::fsync(dfd) == 0;
-  if (!synced) *error = Errno(dir, "cannot fsync the directory");
-  ::close(dfd);
-  return synced;
+  struct stat st;
+  const bool created = ::fstat(fd, &st) == 0 && st.st_size == 0;
+  std::string failed;
+  if (!WriteAll(fd, record)) {
+    failed = Errno(path, "cannot write");
+  } else if (::fdatasync(fd) != 0) {
+    failed = Errno(path, "cannot fsync");
+  }
+  if (::close(fd) != 0 && failed.empty()) failed = Errno(path, "cannot close");
+  if (!failed.empty()) {
+    *error = std::move(failed);
+    return false;
+  }
+  return !created || SyncDirectoryOf(path, error);
+}
+
+bool LoadCheckpointRecords(const std::string& path, std::vector<CheckpointEntry>* out, std::string* error) {
+  out->clear();
+  std::string bytes;
+  bool missing = false;
+  if (!ReadAll(path, &bytes, &missing, error)) return false;
+  Reader r(bytes);
+  uint32_t len = 0;
+  std::vector<CheckpointEntry> record;
+  std::string ignored;
+  // A record cut by a crash (and anything after it) is not one.
+  while (r.U32(&len) && len <= r.left() &&
+         ParseCheckpoints(std::string_view(bytes).substr(r.pos(), len), &record, &ignored)) {
+    r.Skip(len);
+    out->insert(out->end(), std::make_move_iterator(record.begin()), std::make_move_iterator(record.end()));
+  }
+  return true;
+}
+
+void MergeNewer(std::vector<CheckpointEntry>* entries, const std::vector<CheckpointEntry>& newer) {
+  // One file: source, device and inode, or source and file_id without an inode.
+  using Key = std::tuple<std::string, uint64_t, uint64_t, uint64_t>;
+  auto key = [](const CheckpointEntry& e) { return Key{e.source, e.dev, e.ino, e.ino == 0 ? e.file_id : 0}; };
+  std::map<Key, size_t> at;
+  for (size_t i = 0; i < entries->size(); ++i) at[key((*entries)[i])] = i;
+  for (const CheckpointEntry& n : newer) {
+    auto [it, added] = at.emplace(key(n), entries->size());
+    if (added) {
+      entries->push_back(n);
+    } else if ((*entries)[it->second].updated_ms <= n.updated_ms) {
+      (*entries)[it->second] = n;
+    }
+  }
 }
 
 std::string SetAsideCheckpoints(const std::string& path) {

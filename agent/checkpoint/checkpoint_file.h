@@ -69,6 +69,27 @@ bool LoadCheckpoints(const std::string& path, std::vector<CheckpointEntry>* out,
 // is longer than kMaxCheckpointString or there are too many entries.
 bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>& entries, std::string* error);
 
+// {state_dir}/checkpoints.ahead: between two writes of the checkpoint file,
+// whenever a new file generation is about to be read, the open files'
+// entries are appended there first, so that a crash finds every generation
+// whose lines may have gone out without the checkpoint file being rewritten
+// whole each time. The checkpoint file's next write makes it redundant (the
+// agent then deletes it). Each record is a u32 length, then the bytes of a
+// checkpoint file (EncodeCheckpoints).
+//
+// Appends one record holding `entries` and syncs it (fdatasync).
+bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
+                            std::string* error);
+// Every entry of every whole record of PATH, oldest first; a record cut by a
+// crash, and what follows it, is left out. A missing file: true, none.
+bool LoadCheckpointRecords(const std::string& path, std::vector<CheckpointEntry>* out, std::string* error);
+// The checkpoint file's entries brought up to date by the ahead file's:
+// each entry of `newer` replaces the entry of the same file in `entries`
+// (same source, device and inode; for an entry without an inode, same source
+// and file_id) unless that one was updated later, and is added when there is
+// none.
+void MergeNewer(std::vector<CheckpointEntry>* entries, const std::vector<CheckpointEntry>& newer);
+
 // Renames a damaged checkpoint file to PATH.damaged-<unix seconds> (with
 // ".1", ".2"... added if that name is taken) so it can be inspected; returns
 // the new name, or "" with errno set if the rename failed.

@@ -243,5 +243,73 @@ TEST(CheckpointFile, ADamagedFileIsSetAsideUnderANewName) {
   EXPECT_EQ(SetAsideCheckpoints(dir / "missing"), "");
 }
 
+// --- checkpoints.ahead ---
+
+TEST(CheckpointAhead, RecordsAreReadBackInTheOrderTheyWereAppended) {
+  TempDir dir;
+  const auto all = SomeEntries(7);
+  std::string error;
+  ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all.begin(), all.begin() + 3}, &error)) << error;
+  ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {}, &error)) << error;
+  ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all.begin() + 3, all.end()}, &error)) << error;
+  std::vector<CheckpointEntry> loaded;
+  ASSERT_TRUE(LoadCheckpointRecords(dir / "ahead", &loaded, &error)) << error;
+  EXPECT_EQ(loaded, all);
+  struct stat st;
+  ASSERT_EQ(stat((dir / "ahead").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(CheckpointAhead, ARecordCutByACrashAndWhatFollowsItAreLeftOut) {
+  TempDir dir;
+  const auto all = SomeEntries(4);
+  std::string error;
+  ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all[0], all[1]}, &error)) << error;
+  const uint64_t whole = std::filesystem::file_size(dir / "ahead");
+  ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all[2], all[3]}, &error)) << error;
+  const uint64_t both = std::filesystem::file_size(dir / "ahead");
+  // Every cut inside the second record keeps the first, whole.
+  for (uint64_t size = whole; size < both; ++size) {
+    std::filesystem::resize_file(dir / "ahead", size);
+    std::vector<CheckpointEntry> loaded;
+    ASSERT_TRUE(LoadCheckpointRecords(dir / "ahead", &loaded, &error)) << error;
+    EXPECT_EQ(loaded, (std::vector<CheckpointEntry>{all[0], all[1]})) << "cut at " << size;
+  }
+}
+
+TEST(CheckpointAhead, AMissingFileHasNoEntries) {
+  TempDir dir;
+  std::vector<CheckpointEntry> loaded = SomeEntries(1);
+  std::string error;
+  ASSERT_TRUE(LoadCheckpointRecords(dir / "missing", &loaded, &error)) << error;
+  EXPECT_TRUE(loaded.empty());
+}
+
+TEST(CheckpointAhead, NewerEntriesReplaceTheSameFilesAndAddTheOthers) {
+  auto entry = [](const std::string& source, uint64_t ino, uint64_t file_id, uint64_t offset, int64_t updated) {
+    CheckpointEntry e;
+    e.source = source;
+    e.path = "/var/log/app.log";
+    e.dev = 8;
+    e.ino = ino;
+    e.file_id = file_id;
+    e.offset = offset;
+    e.updated_ms = updated;
+    return e;
+  };
+  std::vector<CheckpointEntry> entries = {entry("a", 10, 1, 100, 1000), entry("a", 11, 2, 200, 1000),
+                                          entry("a", 0, 3, 300, 1000), entry("b", 10, 4, 400, 1000)};
+  MergeNewer(&entries, {
+                           entry("a", 10, 5, 0, 2000),   // the same file, a new generation: replaces
+                           entry("a", 11, 2, 150, 900),  // older than the checkpoint's: ignored
+                           entry("a", 0, 3, 310, 2000),  // a rewritten generation, by file_id: replaces
+                           entry("a", 0, 6, 600, 2000),  // another rewritten generation: added
+                           entry("c", 12, 7, 0, 2000),   // a file the checkpoint did not know: added
+                       });
+  EXPECT_EQ(entries, (std::vector<CheckpointEntry>{entry("a", 10, 5, 0, 2000), entry("a", 11, 2, 200, 1000),
+                                                   entry("a", 0, 3, 310, 2000), entry("b", 10, 4, 400, 1000),
+                                                   entry("a", 0, 6, 600, 2000), entry("c", 12, 7, 0, 2000)}));
+}
+
 }  // namespace
 }  // namespace tailtrack

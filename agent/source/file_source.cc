@@ -773,7 +773,7 @@ bool FileSource::ReadChunk(File* f) {
   // used (a de-duplicating collector drops them), and copytruncate's copy
   // would not be recognised. One checkpoint write per new generation, and a
   // few more while a new file grows to fingerprint_bytes.
-  if (f->saved_id != f->id || f->saved_fingerprint_len < f->fingerprint_len) SaveIdentities();
+  if (Unsaved(f)) SaveIdentities();
   const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
   f->last_growth_ms = MonotonicMillis();
@@ -787,11 +787,21 @@ bool FileSource::ReadChunk(File* f) {
 }
 
 void FileSource::SaveIdentities() {
-  if (!sink_.SavePositions()) return;  // tried again at the next read
-  EachFile([](File* f) {
+  std::vector<CheckpointEntry> unsaved;
+  EachFile([&](File* f) {
+    if (!Unsaved(f)) return;
+    unsaved.push_back(Remember(f));
     f->saved_id = f->id;
     f->saved_fingerprint_len = f->fingerprint_len;
   });
+  // The generations rewritten in place: their copies hold lines not settled.
+  unsaved.insert(unsaved.end(), rewritten_.begin(), rewritten_.end());
+  // If they cannot be written (the agent says so), lines go out all the same.
+  sink_.SavePositions(unsaved);
+}
+
+bool FileSource::Unsaved(const File* f) {
+  return f->saved_id != f->id || f->saved_fingerprint_len < f->fingerprint_len;
 }
 
 void FileSource::CheckTruncated(File* f, uint64_t size) {

@@ -169,9 +169,10 @@ class FileSource {
   using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
   void RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys);
   bool CheckFingerprint(File* f);
-  // Writes the checkpoint (LineSink::SavePositions); on success every file's
-  // generation and first bytes are on disk.
+  // Has the generations and first bytes of the open files not saved yet
+  // written where a restart finds them (LineSink::SavePositions).
   void SaveIdentities();
+  static bool Unsaved(const File* f);
   void Rewritten(File* f);
   bool RecoverCopy(const std::string& dir, const Generation& old);
   bool MayBeACopyBeingWritten(const std::string& path, uint64_t size, int64_t now_ms);

@@ -2,6 +2,9 @@
 // agent (rules, then batches) implements it.
 #pragma once
 
+#include <vector>
+
+#include "checkpoint/checkpoint_file.h"
 #include "rules/rule_set.h"
 
 namespace tailtrack {
@@ -16,11 +19,10 @@ class LineSink {
   // (a new generation follows under a new id). What a later stage holds of
   // it (a container line still in pieces) may be passed on.
   virtual void OnFileQuiet(const LineContext& file) { (void)file; }
-  // Writes the checkpoint now, every source's positions: a file source calls
-  // it before it hands on the first lines of a file generation the
-  // checkpoint does not name yet (see FileSource::ReadChunk). True when the
-  // positions are on disk, or when nothing keeps them.
-  virtual bool SavePositions() { return true; }
+  // Writes `unsaved` where a restart finds them (checkpoints.ahead): a file
+  // source calls it before it hands on the first lines of file generations
+  // the checkpoint does not name yet (FileSource::ReadChunk says why).
+  virtual void SavePositions(const std::vector<CheckpointEntry>& unsaved) { (void)unsaved; }
 };
 
 }  // namespace tailtrack
