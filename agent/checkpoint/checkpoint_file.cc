@@ -317,17 +317,24 @@ bool LoadCheckpointRecords(const std::string& path, std::vector<CheckpointEntry>
   std::string bytes;
   bool missing = false;
   if (!ReadAll(path, &bytes, &missing, error)) return false;
+  ParseCheckpointRecords(bytes, out);
+  return true;
+}
+
+size_t ParseCheckpointRecords(std::string_view bytes, std::vector<CheckpointEntry>* out) {
+  out->clear();
   Reader r(bytes);
   uint32_t len = 0;
   std::vector<CheckpointEntry> record;
   std::string ignored;
+  size_t whole = 0;
   // A record cut by a crash (and anything after it) is not one.
-  while (r.U32(&len) && len <= r.left() &&
-         ParseCheckpoints(std::string_view(bytes).substr(r.pos(), len), &record, &ignored)) {
+  while (r.U32(&len) && len <= r.left() && ParseCheckpoints(bytes.substr(r.pos(), len), &record, &ignored)) {
     r.Skip(len);
+    whole = r.pos();
     out->insert(out->end(), std::make_move_iterator(record.begin()), std::make_move_iterator(record.end()));
   }
-  return true;
+  return whole;
 }
 
 void MergeNewer(std::vector<CheckpointEntry>* entries, const std::vector<CheckpointEntry>& newer) {

@@ -83,6 +83,8 @@ bool AppendCheckpointRecord(const std::string& path, const std::vector<Checkpoin
 // Every entry of every whole record of PATH, oldest first; a record cut by a
 // crash, and what follows it, is left out. A missing file: true, none.
 bool LoadCheckpointRecords(const std::string& path, std::vector<CheckpointEntry>* out, std::string* error);
+// The same for the file's bytes; returns how many of them the whole records span.
+size_t ParseCheckpointRecords(std::string_view bytes, std::vector<CheckpointEntry>* out);
 // The checkpoint file's entries brought up to date by the ahead file's:
 // each entry of `newer` replaces the entry of the same file in `entries`
 // (same source, device and inode; for an entry without an inode, same source
