@@ -61,7 +61,9 @@ bool Agent::OpenState() {
     ahead.clear();
   }
   MergeNewer(&last_checkpoints_, ahead);
-  ahead_on_disk_ = !ahead.empty();
+  // Deleted by the first checkpoint write, before anything is appended to it
+  // again: records appended after a torn one would never be read.
+  ahead_on_disk_ = std::filesystem::exists(ahead_path_, ec);
   spool_ = Spool::Open(SpoolOptions{config_->spool.dir, config_->spool.max_bytes, config_->spool.when_full,
                                     config_->spool.fsync},
                        &error);
