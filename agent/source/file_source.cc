@@ -348,7 +348,7 @@ void FileSource::KeepToBudget(size_t wanted) {
 }
 
 void FileSource::Discover(bool initial) {
-  std::set<std::string> found;
+  std::vector<std::string> found;  // sorted, each once
   for (const auto& pattern : config_.paths) {
     glob_t g{};
     // A directory on the way that cannot be read hides its files: said once.
@@ -364,15 +364,18 @@ void FileSource::Discover(bool initial) {
                         },
                         &g);
     if (rc == 0) {
-      for (size_t i = 0; i < g.gl_pathc; ++i) found.insert(g.gl_pathv[i]);
+      found.insert(found.end(), g.gl_pathv, g.gl_pathv + g.gl_pathc);
     }
     globfree(&g);
   }
-  std::erase_if(copying_, [&](const auto& item) { return !found.count(item.first); });
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  auto in_glob = [&](const std::string& path) { return std::binary_search(found.begin(), found.end(), path); };
+  std::erase_if(copying_, [&](const auto& item) { return !in_glob(item.first); });
   // A path that could not be opened is warned about again only once it has
   // gone and come back, or fails otherwise: not at every stat pass.
   for (auto it = unopenable_.begin(); it != unopenable_.end();) {
-    it = found.count(it->first) ? std::next(it) : unopenable_.erase(it);
+    it = in_glob(it->first) ? std::next(it) : unopenable_.erase(it);
   }
   // Every path not open under its own name, stat'ed once per pass (with
   // 100,000 files the stats are half the pass), and what the pass needs of it.
