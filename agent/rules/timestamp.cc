@@ -26,22 +26,31 @@ size_t FindFraction(std::string_view text, size_t* end) {
   return std::string_view::npos;
 }
 
-// What a format read from a text: the fields date::parse would set.
+// What a format read from a text: the fields date::parse would set. A field
+// read twice must agree with itself (`%Y ... %Y`), as with date::parse.
 struct TimeFields {
   static constexpr int kUnset = -1;
-  int year = kUnset;
+  int year = kUnset;     // %Y
+  int century = kUnset;  // %C
+  int yy = kUnset;       // %y
   int month = kUnset;
   int day = kUnset;
   int yday = kUnset;     // %j
-  int hour = 0;
+  int hour = kUnset;     // %H
   int hour12 = kUnset;   // %I
   int pm = kUnset;       // %p: 0 AM, 1 PM
-  int minute = 0;
-  int second = 0;
+  int minute = kUnset;
+  int second = kUnset;
   int weekday = kUnset;  // 0 Sunday .. 6 Saturday
-  bool has_offset = false;
-  int offset_minutes = 0;  // east of UTC
+  int offset = kUnset;   // minutes east of UTC, + 24 h so that it is never negative
 };
+
+// Sets `*field` to `value`, or checks that it already is.
+bool Set(int* field, int value) {
+  if (*field != TimeFields::kUnset && *field != value) return false;
+  *field = value;
+  return true;
+}
 
 bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -71,7 +80,8 @@ bool ReadInRange(std::string_view text, size_t* at, int max_digits, int lo, int 
 bool ReadName(std::string_view text, size_t* at, const char* const* names, int count, int* index) {
   for (const size_t len : {size_t{0}, size_t{3}}) {  // 0: the whole name
     for (int n = 0; n < count; ++n) {
-      const std::string_view name = len == 0 ? std::string_view(names[n]) : std::string_view(names[n], len);
+      const std::string_view whole(names[n]);
+      const std::string_view name = whole.substr(0, len == 0 ? whole.size() : len);
       if (text.size() - *at < name.size()) continue;
       bool same = true;
       for (size_t k = 0; k < name.size() && same; ++k) same = Lower(text[*at + k]) == Lower(name[k]);
@@ -133,66 +143,83 @@ bool Scan(std::string_view format, std::string_view text, size_t* at, TimeFields
       alternative = true;
       ++i;
     }
-    if (i >= format.size()) return false;
+    if (i >= format.size()) {  // a lone % at the end is itself, as date::parse reads it
+      if (width > 0 || alternative || *at >= text.size() || text[*at] != '%') return false;
+      ++*at;
+      break;
+    }
     auto digits = [&](int usual) { return width > 0 ? width : usual; };
-    int name = 0;
+    // Reads a number of `usual` digits at most (or the width) within [lo, hi] into `*field`.
+    auto number = [&](int usual, int lo, int hi, int* field) {
+      int v = 0;
+      return ReadInRange(text, at, digits(usual), lo, hi, &v) && Set(field, v);
+    };
+    int v = 0;
     switch (format[i]) {
       case 'Y':
-        if (!ReadNumber(text, at, digits(4), true, &f->year)) return false;
+        if (!ReadNumber(text, at, digits(4), true, &v) || !Set(&f->year, v)) return false;
         break;
-      case 'y': {
-        int yy = 0;
-        if (!ReadInRange(text, at, digits(2), 0, 99, &yy)) return false;
-        f->year = yy < 69 ? 2000 + yy : 1900 + yy;
+      case 'C':
+        if (!number(2, 0, 99, &f->century)) return false;
         break;
-      }
+      case 'y':
+        if (!number(2, 0, 99, &f->yy)) return false;
+        break;
       case 'm':
-        if (!ReadInRange(text, at, digits(2), 1, 12, &f->month)) return false;
+        if (!number(2, 1, 12, &f->month)) return false;
         break;
       case 'd':
       case 'e':
-        if (!ReadInRange(text, at, digits(2), 1, 31, &f->day)) return false;
+        if (!number(2, 1, 31, &f->day)) return false;
         break;
       case 'j':
-        if (!ReadInRange(text, at, digits(3), 1, 366, &f->yday)) return false;
+        if (!number(3, 1, 366, &f->yday)) return false;
         break;
       case 'H':
-        if (!ReadInRange(text, at, digits(2), 0, 23, &f->hour)) return false;
+        if (!number(2, 0, 23, &f->hour)) return false;
         break;
       case 'I':
-        if (!ReadInRange(text, at, digits(2), 1, 12, &f->hour12)) return false;
+        if (!number(2, 1, 12, &f->hour12)) return false;
         break;
       case 'M':
-        if (!ReadInRange(text, at, digits(2), 0, 59, &f->minute)) return false;
+        if (!number(2, 0, 59, &f->minute)) return false;
         break;
       case 'S':
-        if (!ReadInRange(text, at, digits(2), 0, 59, &f->second)) return false;
+        if (!number(2, 0, 59, &f->second)) return false;
+        break;
+      case 'U':  // week numbers: read; the date comes from the other fields
+      case 'W':
+      case 'V':
+        if (!ReadInRange(text, at, digits(2), 0, 53, &v)) return false;
+        break;
+      case 'G':  // the ISO 8601 week-based year, and its last two digits: read, not used
+        if (!ReadNumber(text, at, digits(4), true, &v)) return false;
+        break;
+      case 'g':
+        if (!ReadInRange(text, at, digits(2), 0, 99, &v)) return false;
         break;
       case 'p': {
         static constexpr const char* kHalves[] = {"AM", "PM"};
-        if (!ReadName(text, at, kHalves, 2, &f->pm)) return false;
+        if (!ReadName(text, at, kHalves, 2, &v) || !Set(&f->pm, v)) return false;
         break;
       }
       case 'b':
       case 'B':
       case 'h':
-        if (!ReadName(text, at, kMonths, 12, &name)) return false;
-        f->month = name + 1;
+        if (!ReadName(text, at, kMonths, 12, &v) || !Set(&f->month, v + 1)) return false;
         break;
       case 'a':
       case 'A':
-        if (!ReadName(text, at, kWeekdays, 7, &f->weekday)) return false;
+        if (!ReadName(text, at, kWeekdays, 7, &v) || !Set(&f->weekday, v)) return false;
         break;
       case 'u':  // 1 Monday .. 7 Sunday
-        if (!ReadInRange(text, at, 1, 1, 7, &name)) return false;
-        f->weekday = name % 7;
+        if (!ReadInRange(text, at, 1, 1, 7, &v) || !Set(&f->weekday, v % 7)) return false;
         break;
       case 'w':
-        if (!ReadInRange(text, at, 1, 0, 6, &f->weekday)) return false;
+        if (!number(1, 0, 6, &f->weekday)) return false;
         break;
       case 'z':
-        if (!ReadOffset(text, at, alternative, &f->offset_minutes)) return false;
-        f->has_offset = true;
+        if (!ReadOffset(text, at, alternative, &v) || !Set(&f->offset, v + 24 * 60)) return false;
         break;
       case 'Z': {  // a zone's name or abbreviation: read, not used
         const size_t from = *at;
@@ -204,15 +231,20 @@ bool Scan(std::string_view format, std::string_view text, size_t* at, TimeFields
         break;
       }
       case 'T':
+      case 'X':
         if (!Scan("%H:%M:%S", text, at, f)) return false;
         break;
       case 'R':
         if (!Scan("%H:%M", text, at, f)) return false;
         break;
+      case 'r':
+        if (!Scan("%I:%M:%S %p", text, at, f)) return false;
+        break;
       case 'F':
         if (!Scan(width > 0 ? "%" + std::to_string(width) + "Y-%m-%d" : "%Y-%m-%d", text, at, f)) return false;
         break;
       case 'D':
+      case 'x':
         if (!Scan("%m/%d/%y", text, at, f)) return false;
         break;
       case 'n':  // one white space
@@ -233,6 +265,19 @@ bool Scan(std::string_view format, std::string_view text, size_t* at, TimeFields
   return true;
 }
 
+// The year the fields give: %Y, else %y in %C's century or, without %C,
+// 1969-2068; they must agree when both are given.
+int YearOf(const TimeFields& f) {
+  int from_yy = TimeFields::kUnset;
+  if (f.yy != TimeFields::kUnset) {
+    from_yy = f.century != TimeFields::kUnset ? f.century * 100 + f.yy : f.yy < 69 ? 2000 + f.yy : 1900 + f.yy;
+  }
+  if (f.year == TimeFields::kUnset) return from_yy;
+  if (from_yy != TimeFields::kUnset && from_yy != f.year) return TimeFields::kUnset;
+  if (f.century != TimeFields::kUnset && f.year / 100 != f.century) return TimeFields::kUnset;
+  return f.year;
+}
+
 // The time `text` gives by `format`, as a local time (offset false) or, when
 // the text carries its offset, in UTC (offset true). False unless the whole
 // text is read and names a real date and time.
@@ -240,29 +285,34 @@ bool ParseFields(std::string_view format, std::string_view text, int64_t* second
   TimeFields f;
   size_t at = 0;
   if (!Scan(format, text, &at, &f) || at != text.size()) return false;
-  if (f.year < 0 || f.year > 9999) return false;  // unset, or a year no timestamp of ours has
+  const int year = YearOf(f);
+  if (year < 0 || year > 9999) return false;  // none, or a year no timestamp of ours has
   if (f.hour12 != TimeFields::kUnset) {
-    if (f.pm == TimeFields::kUnset) return false;  // %I needs %p
+    // %I needs %p, and %H with it is refused, as date::parse does.
+    if (f.pm == TimeFields::kUnset || f.hour != TimeFields::kUnset) return false;
     f.hour = f.hour12 % 12 + 12 * f.pm;
   }
   date::sys_days day;
   if (f.month != TimeFields::kUnset && f.day != TimeFields::kUnset) {
-    const date::year_month_day ymd{date::year{f.year}, date::month{static_cast<unsigned>(f.month)},
+    const date::year_month_day ymd{date::year{year}, date::month{static_cast<unsigned>(f.month)},
                                    date::day{static_cast<unsigned>(f.day)}};
     if (!ymd.ok()) return false;
     day = ymd;
   } else if (f.yday != TimeFields::kUnset && f.month == TimeFields::kUnset && f.day == TimeFields::kUnset) {
-    day = date::sys_days{date::year{f.year} / date::January / 1} + date::days{f.yday - 1};
-    if (date::year_month_day{day}.year() != date::year{f.year}) return false;  // day 366 of a common year
+    day = date::sys_days{date::year{year} / date::January / 1} + date::days{f.yday - 1};
   } else {
     return false;
   }
+  const date::sys_days new_year{date::year{year} / date::January / 1};
+  if (f.yday != TimeFields::kUnset && (day - new_year).count() + 1 != f.yday) return false;  // 366 of 365, or a clash
   if (f.weekday != TimeFields::kUnset && date::weekday{day}.c_encoding() != static_cast<unsigned>(f.weekday)) {
     return false;
   }
-  *seconds = int64_t{day.time_since_epoch().count()} * 86'400 + f.hour * 3'600 + f.minute * 60 + f.second -
-             int64_t{f.offset_minutes} * 60;
-  *offset = f.has_offset;
+  auto or_zero = [](int field) { return field == TimeFields::kUnset ? 0 : field; };
+  const int offset_minutes = f.offset == TimeFields::kUnset ? 0 : f.offset - 24 * 60;
+  *seconds = int64_t{day.time_since_epoch().count()} * 86'400 + or_zero(f.hour) * 3'600 + or_zero(f.minute) * 60 +
+             or_zero(f.second) - int64_t{offset_minutes} * 60;
+  *offset = f.offset != TimeFields::kUnset;
   return true;
 }
 
