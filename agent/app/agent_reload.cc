@@ -157,6 +157,8 @@ void Agent::StopSource(size_t index, std::vector<CheckpointEntry>* positions) {
   for (auto it = sources_.begin(); it != sources_.end(); ++it) {
     if ((*it)->index() != index) continue;
     if (positions) {
+      // The new source takes these entries as already named on disk.
+      (*it)->SaveIdentities();
       const size_t first = positions->size();
       (*it)->Positions(positions);
       if (const EnvelopeDecoder* decoder = decoders_[index].get()) {

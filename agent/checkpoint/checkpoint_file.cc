@@ -244,7 +244,8 @@ bool LoadCheckpoints(const std::string& path, std::vector<CheckpointEntry>* out,
   return true;
 }
 
-bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>& entries, std::string* error) {
+// Whether ParseCheckpoints could read `entries` back; else a one-line *error.
+static bool WithinBounds(const std::string& path, const std::vector<CheckpointEntry>& entries, std::string* error) {
   if (entries.size() > kMaxCheckpointEntries) {
     *error = path + ": " + std::to_string(entries.size()) + " entries, more than " +
              std::to_string(kMaxCheckpointEntries);
@@ -259,6 +260,11 @@ bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>
       return false;
     }
   }
+  return true;
+}
+
+bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>& entries, std::string* error) {
+  if (!WithinBounds(path, entries, error)) return false;
   const std::string bytes = EncodeCheckpoints(entries);
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -287,6 +293,7 @@ bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>
 
 bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
                             std::string* error) {
+  if (!WithinBounds(path, entries, error)) return false;
   const std::string blob = EncodeCheckpoints(entries);
   std::string record;
   PutU32(record, static_cast<uint32_t>(blob.size()));
@@ -297,13 +304,20 @@ bool AppendCheckpointRecord(const std::string& path, const std::vector<Checkpoin
     return false;
   }
   struct stat st;
-  const bool created = ::fstat(fd, &st) == 0 && st.st_size == 0;
+  if (::fstat(fd, &st) != 0) {
+    *error = Errno(path, "cannot stat");
+    ::close(fd);
+    return false;
+  }
+  const bool created = st.st_size == 0;
   std::string failed;
   if (!WriteAll(fd, record)) {
     failed = Errno(path, "cannot write");
   } else if (::fdatasync(fd) != 0) {
     failed = Errno(path, "cannot fsync");
   }
+  // A record cut short (a full disk) would hide every record appended after it.
+  if (!failed.empty()) (void)::ftruncate(fd, st.st_size);
   if (::close(fd) != 0 && failed.empty()) failed = Errno(path, "cannot close");
   if (!failed.empty()) {
     *error = std::move(failed);
@@ -317,7 +331,12 @@ bool LoadCheckpointRecords(const std::string& path, std::vector<CheckpointEntry>
   std::string bytes;
   bool missing = false;
   if (!ReadAll(path, &bytes, &missing, error)) return false;
-  ParseCheckpointRecords(bytes, out);
+  const size_t whole = ParseCheckpointRecords(bytes, out);
+  // Records appended after a torn one would never be read: cut it off.
+  if (whole < bytes.size() && ::truncate(path.c_str(), static_cast<off_t>(whole)) != 0) {
+    *error = Errno(path, "cannot cut off a torn record");
+    return false;
+  }
   return true;
 }
 
@@ -347,7 +366,7 @@ void MergeNewer(std::vector<CheckpointEntry>* entries, const std::vector<Checkpo
     auto [it, added] = at.emplace(key(n), entries->size());
     if (added) {
       entries->push_back(n);
-    } else if ((*entries)[it->second].updated_ms <= n.updated_ms) {
+    } else {
       (*entries)[it->second] = n;
     }
   }

@@ -81,15 +81,18 @@ bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>
 bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
                             std::string* error);
 // Every entry of every whole record of PATH, oldest first; a record cut by a
-// crash, and what follows it, is left out. A missing file: true, none.
+// crash, and what follows it, is left out and cut off the file (so that
+// records appended later are read). A missing file: true, none.
 bool LoadCheckpointRecords(const std::string& path, std::vector<CheckpointEntry>* out, std::string* error);
 // The same for the file's bytes; returns how many of them the whole records span.
 size_t ParseCheckpointRecords(std::string_view bytes, std::vector<CheckpointEntry>* out);
 // The checkpoint file's entries brought up to date by the ahead file's:
-// each entry of `newer` replaces the entry of the same file in `entries`
-// (same source, device and inode; for an entry without an inode, same source
-// and file_id) unless that one was updated later, and is added when there is
-// none.
+// each entry of `newer`, in order, replaces the entry of the same file in
+// `entries` (same source, device and inode; for an entry without an inode,
+// same source and file_id), or is added. By order, not by updated_ms: the
+// wall clock may step back. (An ahead file older than the checkpoint, left
+// by a crash between the checkpoint's rename and the ahead file's deletion,
+// only moves offsets back: lines sent again under their ids.)
 void MergeNewer(std::vector<CheckpointEntry>* entries, const std::vector<CheckpointEntry>& newer);
 
 // Renames a damaged checkpoint file to PATH.damaged-<unix seconds> (with

@@ -260,21 +260,36 @@ TEST(CheckpointAhead, RecordsAreReadBackInTheOrderTheyWereAppended) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
-TEST(CheckpointAhead, ARecordCutByACrashAndWhatFollowsItAreLeftOut) {
+TEST(CheckpointAhead, ARecordCutByACrashIsLeftOutAndCutOffSoThatLaterRecordsAreRead) {
   TempDir dir;
   const auto all = SomeEntries(4);
   std::string error;
   ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all[0], all[1]}, &error)) << error;
   const uint64_t whole = std::filesystem::file_size(dir / "ahead");
   ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all[2], all[3]}, &error)) << error;
-  const uint64_t both = std::filesystem::file_size(dir / "ahead");
+  const std::string both = ReadFile(dir / "ahead");
   // Every cut inside the second record keeps the first, whole.
-  for (uint64_t size = whole; size < both; ++size) {
-    std::filesystem::resize_file(dir / "ahead", size);
+  for (uint64_t size = whole; size < both.size(); ++size) {
+    WriteFile(dir / "ahead", both.substr(0, size));
     std::vector<CheckpointEntry> loaded;
     ASSERT_TRUE(LoadCheckpointRecords(dir / "ahead", &loaded, &error)) << error;
     EXPECT_EQ(loaded, (std::vector<CheckpointEntry>{all[0], all[1]})) << "cut at " << size;
+    EXPECT_EQ(std::filesystem::file_size(dir / "ahead"), whole);
   }
+  ASSERT_TRUE(AppendCheckpointRecord(dir / "ahead", {all[3]}, &error)) << error;
+  std::vector<CheckpointEntry> loaded;
+  ASSERT_TRUE(LoadCheckpointRecords(dir / "ahead", &loaded, &error)) << error;
+  EXPECT_EQ(loaded, (std::vector<CheckpointEntry>{all[0], all[1], all[3]}));
+}
+
+TEST(CheckpointAhead, AnEntryItCouldNotReadBackIsNotAppended) {
+  TempDir dir;
+  auto entries = SomeEntries(2);
+  entries[1].path = std::string(kMaxCheckpointString + 1, 'p');
+  std::string error;
+  EXPECT_FALSE(AppendCheckpointRecord(dir / "ahead", entries, &error));
+  EXPECT_NE(error.find("longer than"), std::string::npos) << error;
+  EXPECT_FALSE(std::filesystem::exists(dir / "ahead"));
 }
 
 TEST(CheckpointAhead, AMissingFileHasNoEntries) {
@@ -301,12 +316,12 @@ TEST(CheckpointAhead, NewerEntriesReplaceTheSameFilesAndAddTheOthers) {
                                           entry("a", 0, 3, 300, 1000), entry("b", 10, 4, 400, 1000)};
   MergeNewer(&entries, {
                            entry("a", 10, 5, 0, 2000),   // the same file, a new generation: replaces
-                           entry("a", 11, 2, 150, 900),  // older than the checkpoint's: ignored
+                           entry("a", 11, 2, 150, 900),  // by order, not by the (stepped back) clock: replaces
                            entry("a", 0, 3, 310, 2000),  // a rewritten generation, by file_id: replaces
                            entry("a", 0, 6, 600, 2000),  // another rewritten generation: added
                            entry("c", 12, 7, 0, 2000),   // a file the checkpoint did not know: added
                        });
-  EXPECT_EQ(entries, (std::vector<CheckpointEntry>{entry("a", 10, 5, 0, 2000), entry("a", 11, 2, 200, 1000),
+  EXPECT_EQ(entries, (std::vector<CheckpointEntry>{entry("a", 10, 5, 0, 2000), entry("a", 11, 2, 150, 900),
                                                    entry("a", 0, 3, 310, 2000), entry("b", 10, 4, 400, 1000),
                                                    entry("a", 0, 6, 600, 2000), entry("c", 12, 7, 0, 2000)}));
 }

@@ -20,9 +20,8 @@ namespace tailtrack {
 
 class TimestampParser {
  public:
-  // `format`: a strftime-style format (`%d/%b/%Y:%H:%M:%S %z`): %Y %y %m %d
-  // %e %j %H %I %M %S %p %b %B %h %a %A %u %w %z %Ez %Z %T %R %F %D %n %t %%,
-  // with an optional width and E/O modifier; any other directive never parses;
+  // `format`: a strftime-style format (`%d/%b/%Y:%H:%M:%S %z`; the directives
+  // are listed in docs/rules.md; any other never parses);
   // empty for ISO 8601 / RFC 3339 (`T` or space, any fraction, `Z`, `+hh:mm`,
   // `+hhmm`, `+hh`, or no offset). `zone` reads times written without an
   // offset (nullptr: UTC), given to each Parse().

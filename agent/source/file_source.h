@@ -111,6 +111,10 @@ class FileSource {
   // the last complete line handed to the sink (the owner moves it back to
   // the first line not yet settled).
   void Positions(std::vector<CheckpointEntry>* out);
+  // Has the generation and first bytes of every open file not saved yet
+  // written where a restart finds them (LineSink::SavePositions): before
+  // their lines go out, and before Positions() hands them to a new source.
+  void SaveIdentities();
   // Rotated-away files read to their end and closed keep their position
   // (in Positions) until `settled(file_id)` says nothing of them waits.
   void ForgetFinished(const std::function<bool(uint64_t file_id)>& settled);
@@ -169,9 +173,6 @@ class FileSource {
   using FileKey = std::pair<uint64_t, uint64_t>;  // device, inode
   void RecoverMoved(std::map<FileKey, CheckpointEntry>& entries, const std::vector<FileKey>& keys);
   bool CheckFingerprint(File* f);
-  // Has the generations and first bytes of the open files not saved yet
-  // written where a restart finds them (LineSink::SavePositions).
-  void SaveIdentities();
   static bool Unsaved(const File* f);
   void Rewritten(File* f);
   bool RecoverCopy(const std::string& dir, const Generation& old);
