@@ -50,8 +50,8 @@ struct FileSource::File {
   uint64_t id = 0;
   uint64_t fingerprint = 0;      // of the first fingerprint_len bytes
   uint32_t fingerprint_len = 0;  // less than fingerprint_bytes while the file is shorter
-  // The generation and first bytes the checkpoint on disk names for this
-  // file (SavePositions): lines go out only once it names them.
+  // The generation and first bytes the checkpoints on disk name for this
+  // file (SaveIdentities): lines go out only once they name them.
   uint64_t saved_id = 0;
   uint32_t saved_fingerprint_len = 0;
   uint64_t pos = 0;        // the next byte to read
@@ -787,8 +787,9 @@ bool FileSource::ReadChunk(File* f) {
   // the agent was down (same inode, same birth time) could not be told from
   // the content already sent: its new lines would take messageIds already
   // used (a de-duplicating collector drops them), and copytruncate's copy
-  // would not be recognised. One checkpoint write per new generation, and a
-  // few more while a new file grows to fingerprint_bytes.
+  // would not be recognised. One append to checkpoints.ahead (and fdatasync)
+  // per read that meets new generations, and a few more while a new file
+  // grows to fingerprint_bytes.
   if (Unsaved(f)) SaveIdentities();
   const uint64_t next = f->pos;
   f->pos += static_cast<uint64_t>(n);
@@ -810,6 +811,7 @@ void FileSource::SaveIdentities() {
     f->saved_id = f->id;
     f->saved_fingerprint_len = f->fingerprint_len;
   });
+  if (unsaved.empty()) return;
   // The generations rewritten in place: their copies hold lines not settled.
   unsaved.insert(unsaved.end(), rewritten_.begin(), rewritten_.end());
   // If they cannot be written (the agent says so), lines go out all the same.
