@@ -291,13 +291,17 @@ bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>
   return SyncDirectoryOf(path, error);
 }
 
-bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
-                            std::string* error) {
-  if (!WithinBounds(path, entries, error)) return false;
+std::string EncodeCheckpointRecord(const std::vector<CheckpointEntry>& entries) {
   const std::string blob = EncodeCheckpoints(entries);
   std::string record;
   PutU32(record, static_cast<uint32_t>(blob.size()));
-  record += blob;
+  return record + blob;
+}
+
+bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
+                            std::string* error) {
+  if (!WithinBounds(path, entries, error)) return false;
+  const std::string record = EncodeCheckpointRecord(entries);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     *error = Errno(path, "cannot open");

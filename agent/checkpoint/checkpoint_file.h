@@ -77,6 +77,8 @@ bool SaveCheckpoints(const std::string& path, const std::vector<CheckpointEntry>
 // agent then deletes it). Each record is a u32 length, then the bytes of a
 // checkpoint file (EncodeCheckpoints).
 //
+// One record's bytes.
+std::string EncodeCheckpointRecord(const std::vector<CheckpointEntry>& entries);
 // Appends one record holding `entries` and syncs it (fdatasync).
 bool AppendCheckpointRecord(const std::string& path, const std::vector<CheckpointEntry>& entries,
                             std::string* error);

@@ -24,9 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckpointEntry appended;
   appended.source = "fuzz";
   appended.ino = size;
-  const std::string blob = EncodeCheckpoints({appended});
-  for (int i = 0; i < 4; ++i) records.push_back(static_cast<char>(blob.size() >> (8 * i)));
-  records += blob;
+  records += EncodeCheckpointRecord({appended});
   entries.push_back(appended);
   if (ParseCheckpointRecords(records, &again) != records.size() || again != entries) std::abort();
   entries.clear();

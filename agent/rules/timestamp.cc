@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 
 namespace tailtrack {
 namespace {
@@ -29,7 +30,7 @@ size_t FindFraction(std::string_view text, size_t* end) {
 // What a format read from a text: the fields date::parse would set. A field
 // read twice must agree with itself (`%Y ... %Y`), as with date::parse.
 struct TimeFields {
-  static constexpr int kUnset = -1;
+  static constexpr int kUnset = std::numeric_limits<int>::min();
   int year = kUnset;     // %Y
   int century = kUnset;  // %C
   int yy = kUnset;       // %y
@@ -42,7 +43,7 @@ struct TimeFields {
   int minute = kUnset;
   int second = kUnset;
   int weekday = kUnset;  // 0 Sunday .. 6 Saturday
-  int offset = kUnset;   // minutes east of UTC, + 24 h so that it is never negative
+  int offset = kUnset;   // minutes east of UTC
 };
 
 // Sets `*field` to `value`, or checks that it already is.
@@ -219,7 +220,7 @@ bool Scan(std::string_view format, std::string_view text, size_t* at, TimeFields
         if (!number(1, 0, 6, &f->weekday)) return false;
         break;
       case 'z':
-        if (!ReadOffset(text, at, alternative, &v) || !Set(&f->offset, v + 24 * 60)) return false;
+        if (!ReadOffset(text, at, alternative, &v) || !Set(&f->offset, v)) return false;
         break;
       case 'Z': {  // a zone's name or abbreviation: read, not used
         const size_t from = *at;
@@ -292,6 +293,7 @@ bool ParseFields(std::string_view format, std::string_view text, int64_t* second
     if (f.pm == TimeFields::kUnset || f.hour != TimeFields::kUnset) return false;
     f.hour = f.hour12 % 12 + 12 * f.pm;
   }
+  const date::sys_days new_year{date::year{year} / date::January / 1};
   date::sys_days day;
   if (f.month != TimeFields::kUnset && f.day != TimeFields::kUnset) {
     const date::year_month_day ymd{date::year{year}, date::month{static_cast<unsigned>(f.month)},
@@ -299,19 +301,17 @@ bool ParseFields(std::string_view format, std::string_view text, int64_t* second
     if (!ymd.ok()) return false;
     day = ymd;
   } else if (f.yday != TimeFields::kUnset && f.month == TimeFields::kUnset && f.day == TimeFields::kUnset) {
-    day = date::sys_days{date::year{year} / date::January / 1} + date::days{f.yday - 1};
+    day = new_year + date::days{f.yday - 1};
   } else {
     return false;
   }
-  const date::sys_days new_year{date::year{year} / date::January / 1};
   if (f.yday != TimeFields::kUnset && (day - new_year).count() + 1 != f.yday) return false;  // 366 of 365, or a clash
   if (f.weekday != TimeFields::kUnset && date::weekday{day}.c_encoding() != static_cast<unsigned>(f.weekday)) {
     return false;
   }
   auto or_zero = [](int field) { return field == TimeFields::kUnset ? 0 : field; };
-  const int offset_minutes = f.offset == TimeFields::kUnset ? 0 : f.offset - 24 * 60;
   *seconds = int64_t{day.time_since_epoch().count()} * 86'400 + or_zero(f.hour) * 3'600 + or_zero(f.minute) * 60 +
-             or_zero(f.second) - int64_t{offset_minutes} * 60;
+             or_zero(f.second) - int64_t{or_zero(f.offset)} * 60;
   *offset = f.offset != TimeFields::kUnset;
   return true;
 }

@@ -926,14 +926,14 @@ bool FileSource::MayBeACopyBeingWritten(const std::string& path, uint64_t size, 
   }
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
-  std::string mine(size, '\0');
-  const bool whole = pread(fd, mine.data(), mine.size(), 0) == static_cast<ssize_t>(mine.size());
+  uint64_t fingerprint = 0;
+  uint32_t got = 0;
+  const bool whole = FingerprintFile(fd, static_cast<uint32_t>(size), &fingerprint, &got) && got == size;
   ::close(fd);
   bool prefix = false;
   for (const auto& [open_path, f] : files_) {
     if (!whole || prefix) break;
-    std::string theirs(size, '\0');
-    prefix = pread(f->fd, theirs.data(), theirs.size(), 0) == static_cast<ssize_t>(theirs.size()) && mine == theirs;
+    prefix = FileBeginsWith(f->fd, got, fingerprint);
   }
   if (!prefix) copying_.erase(path);
   return prefix;
